@@ -1,0 +1,78 @@
+"""Every config key, declared once with its meaning.
+
+Experiment configs start from `get_config()` here and override values, so a
+locked config turns a typo in a key (`--config.ot.epsilom=...`) into an error,
+and command-line overrides are type-checked.
+"""
+
+import ml_collections
+from ml_collections import config_dict
+
+
+def get_config() -> ml_collections.ConfigDict:
+  """The defaults shared by all experiments (values of the CIFAR-10 paper)."""
+  c = ml_collections.ConfigDict()
+  c.name = "otgan"             # experiment name; default workdir ./runs/<name>
+  c.seed = 0                   # seeds parameters, latents and data order
+  c.total_steps = 100_000      # train steps; one step = 1 critic + n_gen generator updates
+  c.batch_size = 200           # n, the size of EACH of X, X', Y, Y' (global, all devices)
+  c.log_every_steps = 100      # metrics to TensorBoard/JSONL and a progress line
+  c.sample_every_steps = 1000  # sample grid / scatter plot PNG into workdir/samples
+  c.num_samples = 64           # samples drawn for each grid (square numbers tile best)
+
+  c.data = ml_collections.ConfigDict()
+  c.data.name = "cifar10"      # digits | gaussians | mnist | fashion_mnist | cifar10
+  c.data.source = "files"      # embedded (digits, gaussians) | files (official format) | tfds
+  c.data.data_dir = ""         # folder with the official files (source=files); TFDS data_dir (source=tfds)
+  c.data.split = "train"       # train | test
+  c.data.random_flip = False   # random horizontal flips of real images
+  c.data.gaussians = ml_collections.ConfigDict()
+  c.data.gaussians.num_modes = 8     # modes on a circle
+  c.data.gaussians.radius = 2.0      # circle radius
+  c.data.gaussians.std = 0.2         # per-mode standard deviation
+  c.data.gaussians.num_examples = 0  # 0: fresh points every step; >0: a fixed training set
+
+  c.model = ml_collections.ConfigDict()
+  c.model.name = "otgan_conv"  # otgan_conv (the paper's convnets) | toy_mlp (section 5.1)
+  c.model.z_dim = 100          # latent dimension; z ~ U(-1, 1)
+  c.model.num_classes = 0      # >0: class-conditional networks (labels as one-hot)
+  c.model.init_batch_size = 256  # examples used for the data-dependent weight-norm init
+  c.model.generator = ml_collections.ConfigDict()
+  c.model.generator.base_size = 4                    # spatial size after the first dense layer
+  c.model.generator.widths = (1024, 512, 256, 128)   # channels at each resolution (x2 upsample between)
+  c.model.generator.out_init_scale = 0.1             # weight-norm init scale of the last conv
+  c.model.generator.hidden = (256, 128, 128, 128)    # toy_mlp hidden units
+  c.model.critic = ml_collections.ConfigDict()
+  c.model.critic.widths = (128, 256, 512, 1024)      # conv filters (CReLU doubles them)
+  c.model.critic.strides = (1, 2, 2, 2)              # conv strides
+  c.model.critic.hidden = (32, 32, 32)               # toy_mlp hidden units
+  c.model.critic.features = 16                       # toy_mlp feature dimension
+
+  c.optim = ml_collections.ConfigDict()
+  c.optim.n_gen = 3            # generator updates per critic update (Algorithm 1)
+  c.optim.ema_decay = 0.999    # generator weight EMA (used for samples and evaluation)
+  c.optim.freeze_critic_at_step = -1  # >=0: stop updating the critic from this step on (section 5.1)
+  for net in ("generator", "critic"):
+    o = ml_collections.ConfigDict()
+    o.learning_rate = 3e-4
+    o.b1 = 0.5
+    o.b2 = 0.999
+    o.eps = 0.0                # Adam epsilon outside the square root
+    o.eps_root = 1e-8          # ... and inside it (the official code's placement)
+    c.optim[net] = o
+
+  c.ot = ml_collections.ConfigDict()
+  c.ot.cost = "cosine"         # cosine (the paper) | sqeuclidean (half mean squared distance, toy)
+  c.ot.matching = "sinkhorn"   # sinkhorn | random (the paper's ablation)
+  c.ot.epsilon = 0.002         # ABSOLUTE entropic regularisation
+  c.ot.num_iterations = 500    # Sinkhorn iterations (fixed unless threshold is set)
+  c.ot.threshold = config_dict.placeholder(float)  # optional early-stop marginal error
+
+  c.ckpt = ml_collections.ConfigDict()
+  c.ckpt.every_steps = 1000    # periodic checkpoint interval (also saved at the end and on SIGTERM)
+  c.ckpt.max_to_keep = 3       # older checkpoints are deleted
+
+  c.mesh = ml_collections.ConfigDict()
+  c.mesh.shape = (-1,)         # devices per mesh axis; -1 = all remaining devices
+  c.mesh.axis_names = ("data",)  # the batch is split over the "data" axis
+  return c

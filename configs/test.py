@@ -1,0 +1,43 @@
+r"""A tiny config for tests and smoke checks: seconds on a CPU.
+
+  python -m launch.train --config=configs/test.py --workdir=/tmp/otgan_test
+
+":gaussians" uses the toy MLPs on the 8-Gaussian ring.
+"""
+
+from configs import common
+
+
+def get_config(arg=None):
+  c = common.get_config()
+  c.name = "test"
+  c.total_steps = 6
+  c.batch_size = 16
+  c.log_every_steps = 2
+  c.sample_every_steps = 3
+  c.num_samples = 16
+  c.data.name = "digits"
+  c.data.source = "embedded"
+  c.model.z_dim = 8
+  c.model.init_batch_size = 32
+  c.model.generator.base_size = 2
+  c.model.generator.widths = (16, 8, 8)
+  c.model.critic.widths = (8, 8, 16)
+  c.model.critic.strides = (1, 2, 2)
+  c.optim.n_gen = 2
+  c.ot.num_iterations = 20
+  c.ckpt.every_steps = 3
+  c.ckpt.max_to_keep = 5
+  if arg == "gaussians":
+    c.data.name = "gaussians"
+    c.model.name = "toy_mlp"
+    c.model.z_dim = 2
+    c.model.generator.hidden = (16, 16)
+    c.model.critic.hidden = (16, 16)
+    c.model.critic.features = 4
+    c.ot.cost = "sqeuclidean"
+    c.ot.epsilon = 0.02
+    c.ot.num_iterations = 10
+  elif arg is not None:
+    raise ValueError(f"Unknown variant {arg!r}: gaussians.")
+  return c

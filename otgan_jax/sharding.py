@@ -1,0 +1,60 @@
+"""Device meshes and shardings.
+
+A single code path for every scale: one device is a mesh of size one. Mesh
+axes are of type Auto, so XLA partitions ott-jax's Sinkhorn by rows and inserts
+the collectives (ott raises a ShardingTypeError under Explicit axes).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import jax
+from jax.sharding import AxisType
+from jax.sharding import Mesh
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+DATA_AXIS = "data"
+
+
+def make_mesh(shape: Sequence[int], axis_names: Sequence[str],
+              devices: Sequence[jax.Device] | None = None) -> Mesh:
+  """A mesh over `devices` (default: all); one entry of `shape` may be -1."""
+  devices = list(jax.devices() if devices is None else devices)
+  shape, axis_names = tuple(shape), tuple(axis_names)
+  if len(shape) != len(axis_names):
+    raise ValueError(f"config.mesh.shape {shape} and config.mesh.axis_names "
+                     f"{axis_names} must have the same length.")
+  if DATA_AXIS not in axis_names:
+    raise ValueError(f"config.mesh.axis_names {axis_names} must contain "
+                     f"{DATA_AXIS!r}, the axis the batch is split over.")
+  if shape.count(-1) > 1:
+    raise ValueError(f"config.mesh.shape {shape}: at most one -1.")
+  known = math.prod(s for s in shape if s != -1)
+  if -1 in shape:
+    if len(devices) % known:
+      raise ValueError(f"config.mesh.shape {shape} does not divide the "
+                       f"{len(devices)} available devices.")
+    shape = tuple(len(devices) // known if s == -1 else s for s in shape)
+  if math.prod(shape) != len(devices):
+    raise ValueError(f"config.mesh.shape {shape} needs {math.prod(shape)} "
+                     f"devices but {len(devices)} are available; use -1 for "
+                     "'all remaining devices'.")
+  return jax.make_mesh(shape, axis_names,
+                       axis_types=(AxisType.Auto,) * len(shape),
+                       devices=devices)
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P())
+
+
+def batch_sharding(mesh: Mesh, batch_axis: int) -> NamedSharding:
+  """Splits dimension `batch_axis` of an array over the mesh's data axis."""
+  return NamedSharding(mesh, P(*([None] * batch_axis), DATA_AXIS))
+
+
+def data_parallel_size(mesh: Mesh) -> int:
+  return mesh.shape[DATA_AXIS]

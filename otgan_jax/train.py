@@ -1,0 +1,294 @@
+"""`train_and_evaluate(config, workdir)`: the OT-GAN training loop.
+
+Builds the mesh, data, models and state; restores the latest checkpoint in the
+workdir if there is one; then runs the jitted, sharded `train_step`, logging
+metrics, sample grids and checkpoints on their schedules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+import os
+import signal
+from typing import Any
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from otgan_jax import checkpointing
+from otgan_jax import metric_writers
+from otgan_jax import models as models_lib
+from otgan_jax import sharding as sharding_lib
+from otgan_jax import steps
+from otgan_jax import train_state as train_state_lib
+from otgan_jax import visualize
+from otgan_jax import data as data_lib
+from otgan_jax.data import pipeline
+
+BATCH_AXIS = 2  # batch["x"] is [n_gen + 1, 2, n, ...]
+
+
+class NonFiniteLossError(FloatingPointError):
+  """Training produced a NaN or infinite metric."""
+
+
+class Experiment:
+  """Everything built from a config that the loop and the tools need."""
+
+  def __init__(self, config: ml_collections.ConfigDict,
+               info: data_lib.DatasetInfo | None = None):
+    """Builds everything; with `info` given, reads no data (for sampling)."""
+    self.config = config
+    self.source = None
+    if info is None:
+      self.source = data_lib.build_source(config.data, seed=config.seed)
+      info = self.source.info
+    self.info = info
+    self.generator, self.critic = models_lib.build_models(
+        config.model, self.info.shape)
+    self.gen_tx = train_state_lib.make_optimizer(config.optim.generator)
+    self.critic_tx = train_state_lib.make_optimizer(config.optim.critic)
+    self.mesh = sharding_lib.make_mesh(config.mesh.shape,
+                                       config.mesh.axis_names)
+    self.num_updates = config.optim.n_gen + 1
+    _check_batch_size(config, sharding_lib.data_parallel_size(self.mesh))
+
+  def abstract_state(self) -> train_state_lib.TrainState:
+    """Shapes, dtypes and (replicated) shardings of the state, no compute."""
+    init_real = jax.ShapeDtypeStruct(
+        (self.config.model.init_batch_size,) + tuple(self.info.shape),
+        jnp.float32)
+    shapes = jax.eval_shape(self._init_fn, jax.random.key(0), init_real)
+    rep = sharding_lib.replicated(self.mesh)
+    return jax.tree.map(
+        lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=rep), shapes)
+
+  def _init_fn(self, rng, real):
+    return train_state_lib.init_state(
+        rng, real, generator=self.generator, critic=self.critic,
+        gen_tx=self.gen_tx, critic_tx=self.critic_tx,
+        z_dim=self.config.model.z_dim)
+
+  def init_state(self) -> train_state_lib.TrainState:
+    """Fresh state, weight norm initialised on a deterministic real batch."""
+    num = self.config.model.init_batch_size
+    # Draws from far past any training step, so init data is its own sample.
+    real = self.source.sample(2**30, num)["x"]
+    real = data_lib.normalize(real, self.info)
+    rep = sharding_lib.replicated(self.mesh)
+    init = jax.jit(self._init_fn, out_shardings=rep)
+    rng = jax.random.fold_in(jax.random.key(self.config.seed), 0)
+    return init(rng, jax.device_put(real, rep))
+
+  def jit_train_step(self):
+    c = self.config
+    step_fn = functools.partial(
+        steps.train_step, generator=self.generator, critic=self.critic,
+        gen_tx=self.gen_tx, critic_tx=self.critic_tx, info=self.info,
+        z_dim=c.model.z_dim, ot_kwargs=ot_kwargs(c.ot),
+        ema_decay=c.optim.ema_decay,
+        freeze_critic_at_step=c.optim.freeze_critic_at_step,
+        random_flip=c.data.random_flip)
+    rep = sharding_lib.replicated(self.mesh)
+    state_sharding = jax.tree.map(lambda s: s.sharding, self.abstract_state())
+    return jax.jit(
+        step_fn,
+        in_shardings=(state_sharding, {"x": self.batch_sharding()}, rep),
+        out_shardings=(state_sharding, rep),
+        donate_argnums=0)
+
+  def batch_sharding(self):
+    return sharding_lib.batch_sharding(self.mesh, BATCH_AXIS)
+
+  def jit_generate(self, num: int):
+    return jax.jit(functools.partial(
+        steps.generate, generator=self.generator, num=num,
+        z_dim=self.config.model.z_dim, info=self.info),
+        out_shardings=sharding_lib.replicated(self.mesh))
+
+
+def ot_kwargs(ot: ml_collections.ConfigDict) -> dict[str, Any]:
+  return dict(epsilon=ot.epsilon, num_iterations=ot.num_iterations,
+              threshold=ot.threshold, cost=ot.cost, matching=ot.matching)
+
+
+def _check_batch_size(config, num_data_shards: int) -> None:
+  n = config.batch_size
+  if n <= 0:
+    raise ValueError(f"config.batch_size must be positive, got {n}.")
+  if n % num_data_shards or n % jax.process_count():
+    lower = n // num_data_shards * num_data_shards
+    raise ValueError(
+        f"config.batch_size={n} cannot be split evenly over the "
+        f"{num_data_shards} devices of the mesh's data axis "
+        f"({jax.process_count()} processes): use a multiple of "
+        f"{num_data_shards}, e.g. --config.batch_size={max(lower, num_data_shards)}"
+        f" or {lower + num_data_shards}.")
+  if config.model.init_batch_size <= 1:
+    raise ValueError("config.model.init_batch_size must be at least 2 (the "
+                     "weight-norm init needs batch statistics).")
+
+
+def save_samples(exp: Experiment, samples: np.ndarray, path: str,
+                 writer: metric_writers.MetricWriter | None = None,
+                 step: int = 0) -> None:
+  """A PNG grid for images, a scatter plot over real data for vectors."""
+  info = exp.info
+  if info.is_image:
+    grid = visualize.save_image_grid(path, samples, low=info.low,
+                                     high=info.high)
+    if writer is not None:
+      writer.write_image(step, "samples", grid)
+  elif samples.shape[-1] == 2:
+    reference = None
+    if exp.source is not None:
+      reference = exp.source.sample(2**30 + 1, 2048)["x"]
+    centers = None
+    if info.name == "gaussians":
+      g = exp.config.data.gaussians
+      centers = data_lib.mode_centers(g.num_modes, g.radius)
+    visualize.save_scatter(path, samples, reference=reference,
+                           centers=centers, title=os.path.basename(path))
+
+
+def _write_config(config, workdir: str, step: int) -> None:
+  path = os.path.join(workdir, "config.json")
+  text = config.to_json_best_effort(indent=2, sort_keys=True)
+  if os.path.exists(path):
+    with open(path) as f:
+      if f.read() == text:
+        return
+    # Resumed with other settings: keep the original, record the new one.
+    path = os.path.join(workdir, f"config_resumed_at_{step}.json")
+    logging.warning("Config differs from workdir/config.json; saved as %s",
+                    path)
+  with open(path, "w") as f:
+    f.write(text)
+
+
+def write_info(info: data_lib.DatasetInfo, workdir: str) -> None:
+  """Saves the dataset's shape and range so sampling needs no data."""
+  with open(os.path.join(workdir, "dataset_info.json"), "w") as f:
+    json.dump(dataclasses.asdict(info), f, indent=2)
+
+
+def read_info(workdir: str) -> data_lib.DatasetInfo:
+  with open(os.path.join(workdir, "dataset_info.json")) as f:
+    d = json.load(f)
+  d["shape"] = tuple(d["shape"])
+  return data_lib.DatasetInfo(**d)
+
+
+def _check_finite(step: int, scalars: dict[str, float], last_saved) -> None:
+  bad = [k for k, v in scalars.items() if not math.isfinite(v)]
+  if bad:
+    raise NonFiniteLossError(
+        f"Non-finite {', '.join(bad)} at step {step}. The run stopped; the "
+        f"last good checkpoint (step {last_saved}) is kept, and a rerun "
+        "resumes from it. Consider a lower learning rate "
+        "(--config.optim.critic.learning_rate), a larger --config.ot.epsilon "
+        "or checking the data range.")
+
+
+class _SignalFlag:
+  """Turns SIGTERM/SIGINT into a flag the loop checks after each step."""
+
+  def __init__(self):
+    self.signum = None
+    self._previous = {}
+
+  def __enter__(self):
+    for sig in (signal.SIGTERM, signal.SIGINT):
+      try:
+        self._previous[sig] = signal.signal(sig, self._handle)
+      except ValueError:  # Not the main thread: no handlers.
+        pass
+    return self
+
+  def _handle(self, signum, frame):
+    del frame
+    self.signum = signum
+
+  def __exit__(self, *exc):
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict,
+                       workdir: str) -> train_state_lib.TrainState:
+  """Trains to `config.total_steps`, resuming from `workdir` if possible.
+
+  Returns:
+    The final train state.
+  """
+  exp = Experiment(config)
+  is_main = jax.process_index() == 0
+  os.makedirs(workdir, exist_ok=True)
+  ckpt = checkpointing.Checkpointer(workdir, every_steps=config.ckpt.every_steps,
+                                    max_to_keep=config.ckpt.max_to_keep)
+  latest = ckpt.latest_step()
+  if latest is None:
+    state = exp.init_state()
+    logging.info("Initialised a new run in %s", workdir)
+  else:
+    state = ckpt.restore(exp.abstract_state(), latest)
+    logging.info("Resumed from %s at step %d", ckpt.directory, latest)
+  start = int(state.step)
+  if is_main:
+    _write_config(config, workdir, start)
+    write_info(exp.info, workdir)
+  writer = metric_writers.MetricWriter(workdir, enabled=is_main)
+  train_step = exp.jit_train_step()
+  generate = exp.jit_generate(config.num_samples)
+  sample_rng = jax.random.fold_in(jax.random.key(config.seed), 1)
+  base_rng = jax.random.fold_in(jax.random.key(config.seed), 2)
+  progress = metric_writers.Progress(config.total_steps, start)
+  batches = pipeline.Prefetcher(
+      exp.source, start, config.total_steps, num_updates=exp.num_updates,
+      batch_size=config.batch_size, sharding=exp.batch_sharding(),
+      batch_axis=BATCH_AXIS)
+  last_saved = latest
+  step = start
+  try:
+    with _SignalFlag() as interrupted:
+      for step_index, batch in batches:
+        state, metrics = train_step(state, batch, base_rng)
+        step = step_index + 1
+        final = step == config.total_steps
+        preempted = interrupted.signum is not None or ckpt.reached_preemption(
+            step)
+        if step % config.log_every_steps == 0 or final or preempted:
+          scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
+          _check_finite(step, scalars, last_saved)
+          writer.write_scalars(step, scalars)
+          logging.info(progress.line(step, scalars))
+        if step % config.sample_every_steps == 0 or final:
+          samples = np.asarray(generate(state.ema_params, sample_rng))
+          if is_main:
+            save_samples(exp, samples, os.path.join(
+                workdir, "samples", f"step_{step:07d}.png"), writer, step)
+        if ckpt.should_save(step) or final or preempted:
+          # Never save a state whose last update produced NaNs.
+          _check_finite(step, {k: float(v) for k, v in
+                               jax.device_get(metrics).items()}, last_saved)
+          ckpt.save(step, state)
+          last_saved = step
+        if preempted:
+          logging.warning(
+              "Stopped at step %d by a signal; checkpoint saved in %s. Rerun "
+              "the same command to resume.", step, ckpt.directory)
+          break
+  finally:
+    batches.close()
+    ckpt.close()
+    writer.close()
+  if step == config.total_steps:
+    logging.info("Done: %d steps. Checkpoints in %s, samples in %s.", step,
+                 ckpt.directory, os.path.join(workdir, "samples"))
+  return state

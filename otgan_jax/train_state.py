@@ -1,0 +1,81 @@
+"""The GAN training state: a pytree of arrays only (optimizers live outside)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+Params = Any
+
+
+@flax.struct.dataclass
+class TrainState:
+  """Everything a checkpoint must hold to resume training bit-exactly.
+
+  Attributes:
+    step: number of completed train steps (each = 1 critic + n_gen generator
+      updates), int32 scalar.
+    gen_params: generator parameters.
+    critic_params: critic parameters.
+    gen_opt_state: the generator optimizer's state.
+    critic_opt_state: the critic optimizer's state.
+    ema_params: exponential moving average of the generator parameters.
+  """
+  step: jax.Array
+  gen_params: Params
+  critic_params: Params
+  gen_opt_state: optax.OptState
+  critic_opt_state: optax.OptState
+  ema_params: Params
+
+
+def make_optimizer(config: ml_collections.ConfigDict
+                   ) -> optax.GradientTransformation:
+  """Adam as in the paper, from `config.optim.generator` or `.critic`."""
+  return optax.adam(learning_rate=config.learning_rate, b1=config.b1,
+                    b2=config.b2, eps=config.eps, eps_root=config.eps_root)
+
+
+def sample_latent(rng: jax.Array, num: int, z_dim: int) -> jax.Array:
+  """`z ~ U(-1, 1)^z_dim`, `[num, z_dim]`."""
+  return jax.random.uniform(rng, (num, z_dim), minval=-1.0, maxval=1.0)
+
+
+def init_state(rng: jax.Array, real: jax.Array, *, generator: nn.Module,
+               critic: nn.Module, gen_tx: optax.GradientTransformation,
+               critic_tx: optax.GradientTransformation, z_dim: int
+               ) -> TrainState:
+  """Initialises both networks, data-dependently where they use weight norm.
+
+  Args:
+    rng: PRNG key.
+    real: `[n, ...]` normalised real examples; the critic's weight-norm layers
+      take their initial scale and bias from these, the generator's from `n`
+      latents.
+    generator: the generator module.
+    critic: the critic module.
+    gen_tx: generator optimizer.
+    critic_tx: critic optimizer.
+    z_dim: latent dimension.
+
+  Returns:
+    The initial state, step 0, EMA equal to the generator parameters.
+  """
+  gen_rng, critic_rng, z_rng = jax.random.split(rng, 3)
+  z = sample_latent(z_rng, real.shape[0], z_dim)
+  gen_params = generator.init(gen_rng, z)
+  critic_params = critic.init(critic_rng, real)
+  return TrainState(
+      step=jnp.zeros((), jnp.int32),
+      gen_params=gen_params,
+      critic_params=critic_params,
+      gen_opt_state=gen_tx.init(gen_params),
+      critic_opt_state=critic_tx.init(critic_params),
+      ema_params=gen_params,
+  )

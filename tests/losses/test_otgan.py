@@ -1,0 +1,151 @@
+"""The mini-batch energy distance against an independent float64 reference."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+
+from otgan_jax import losses
+
+
+def np_cost(a, b, cost):
+  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+  if cost == "cosine":
+    an = a / np.linalg.norm(a, axis=1, keepdims=True)
+    bn = b / np.linalg.norm(b, axis=1, keepdims=True)
+    return 1.0 - an @ bn.T
+  d2 = ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)
+  return d2 / (2.0 * a.shape[1])
+
+
+def np_sinkhorn(c, eps, iters):
+  """Log-domain Sinkhorn with uniform marginals, float64, plain numpy.
+
+  Updates the column potential first, as ott-jax does: unconverged plans at a
+  fixed iteration count depend on that order.
+  """
+  n, m = c.shape
+  log_a, log_b = np.full(n, -np.log(n)), np.full(m, -np.log(m))
+  f, g = np.zeros(n), np.zeros(m)
+  for _ in range(iters):
+    g = eps * log_b - eps * logsumexp((f[:, None] - c) / eps, axis=0)
+    f = eps * log_a - eps * logsumexp((g[None, :] - c) / eps, axis=1)
+  return np.exp((f[:, None] + g[None, :] - c) / eps)
+
+
+def np_energy_distance(x, xp, y, yp, eps, iters, cost):
+  w = lambda a, b: float((np_sinkhorn(np_cost(a, b, cost), eps, iters)
+                          * np_cost(a, b, cost)).sum())
+  return (w(x, y) + w(x, yp) + w(xp, y) + w(xp, yp)
+          - 2 * w(x, xp) - 2 * w(y, yp)), w
+
+
+def features(n=48, d=16, seed=0, shift=0.5):
+  rng = np.random.default_rng(seed)
+  x, xp = rng.normal(size=(2, n, d))
+  y, yp = rng.normal(size=(2, n, d)) + shift
+  return [np.asarray(a, np.float32) for a in (x, xp, y, yp)]
+
+
+@pytest.mark.parametrize("cost,eps,iters", [("cosine", 0.002, 500),
+                                            ("cosine", 0.05, 100),
+                                            ("sqeuclidean", 0.02, 300)])
+def test_matches_float64_numpy_sinkhorn(cost, eps, iters):
+  x, xp, y, yp = features()
+  loss, aux = jax.jit(lambda *a: losses.minibatch_energy_distance(
+      *a, epsilon=eps, num_iterations=iters, cost=cost))(x, xp, y, yp)
+  ref, w = np_energy_distance(x, xp, y, yp, eps, iters, cost)
+  np.testing.assert_allclose(float(aux["w/xy"]), w(x, y), rtol=2e-4, atol=1e-5)
+  np.testing.assert_allclose(float(aux["w/yyp"]), w(y, yp), rtol=2e-4,
+                             atol=1e-5)
+  np.testing.assert_allclose(float(loss), ref, rtol=2e-3, atol=2e-4)
+  assert int(aux["sinkhorn_iters"]) == iters
+  assert float(aux["marginal_error"]) < 0.05
+
+
+def test_plan_matches_reference_and_is_a_coupling():
+  x, _, y, _ = features(n=32)
+  plan, iters, err = losses.sinkhorn_plan(jnp.asarray(x), jnp.asarray(y),
+                                          epsilon=0.002, num_iterations=500)
+  ref = np_sinkhorn(np_cost(x, y, "cosine"), 0.002, 500)
+  np.testing.assert_allclose(np.asarray(plan), ref, atol=2e-5)
+  np.testing.assert_allclose(np.asarray(plan).sum(), 1.0, rtol=1e-5)
+  assert int(iters) == 500 and float(err) < 1e-2
+
+
+def test_gradient_matches_finite_differences_with_plan_frozen():
+  x, xp, y, yp = [np.asarray(a, np.float64) for a in features(n=12, d=5)]
+  eps, iters = 0.05, 200
+  grad = jax.grad(lambda y_: losses.minibatch_energy_distance(
+      x, xp, y_, yp, epsilon=eps, num_iterations=iters)[0])(
+          jnp.asarray(y, jnp.float32))
+  # With the plans frozen at their values at y, L is linear in the costs.
+  plans = {name: np_sinkhorn(np_cost(a, b, "cosine"), eps, iters)
+           for name, (a, b) in {"xy": (x, y), "xpy": (xp, y),
+                                "yyp": (y, yp)}.items()}
+
+  def frozen_loss(y_):
+    return ((plans["xy"] * np_cost(x, y_, "cosine")).sum()
+            + (plans["xpy"] * np_cost(xp, y_, "cosine")).sum()
+            - 2 * (plans["yyp"] * np_cost(y_, yp, "cosine")).sum())
+
+  h = 1e-6
+  fd = np.zeros_like(y)
+  for idx in np.ndindex(*y.shape):
+    e = np.zeros_like(y)
+    e[idx] = h
+    fd[idx] = (frozen_loss(y + e) - frozen_loss(y - e)) / (2 * h)
+  np.testing.assert_allclose(np.asarray(grad), fd, rtol=2e-3, atol=2e-4)
+
+
+def test_same_distribution_near_zero_and_different_positive():
+  kw = dict(epsilon=0.05, num_iterations=100)
+  x, xp, y, yp = features(n=128, shift=0.0)
+  same, _ = losses.minibatch_energy_distance(x, xp, y, yp, **kw)
+  _, _, y2, yp2 = features(n=128, shift=1.0)
+  apart, _ = losses.minibatch_energy_distance(x, xp, y2, yp2, **kw)
+  assert float(apart) > 0.1
+  assert abs(float(same)) < 0.1 * float(apart)
+  # Symmetric in the roles of X and X', and of Y and Y'.
+  swapped, _ = losses.minibatch_energy_distance(xp, x, yp2, y2, **kw)
+  np.testing.assert_allclose(float(swapped), float(apart), rtol=1e-3)
+
+
+def test_random_matching_is_a_permutation_energy_distance():
+  x, xp, y, yp = features(n=20)
+  rng = jax.random.key(3)
+  loss, aux = losses.minibatch_energy_distance(x, xp, y, yp,
+                                               matching="random", rng=rng)
+  plan = np.asarray(losses.random_plan(jax.random.split(rng, 6)[0], 20))
+  np.testing.assert_allclose(plan.sum(0), 1 / 20)
+  np.testing.assert_allclose(plan.sum(1), 1 / 20)
+  assert set(np.unique(plan * 20)) == {0.0, 1.0}
+  ref = (np_cost(x, y, "cosine") * plan).sum()
+  np.testing.assert_allclose(float(aux["w/xy"]), ref, rtol=1e-5)
+  assert int(aux["sinkhorn_iters"]) == 0 and np.isfinite(float(loss))
+  with pytest.raises(ValueError, match="rng"):
+    losses.minibatch_energy_distance(x, xp, y, yp, matching="random")
+
+
+def test_callable_cost_and_threshold():
+  x, xp, y, yp = features(n=24)
+  l1 = lambda a, b: jnp.abs(a[:, None, :] - b[None, :, :]).mean(-1)
+  loss, aux = losses.minibatch_energy_distance(
+      x, xp, y, yp, cost=l1, epsilon=0.05, num_iterations=1000,
+      threshold=1e-4)
+  c = np.abs(x[:, None] - y[None]).mean(-1).astype(np.float64)
+  ref = (np_sinkhorn(c, 0.05, 1000) * c).sum()
+  np.testing.assert_allclose(float(aux["w/xy"]), ref, rtol=1e-3)
+  assert 0 < int(aux["sinkhorn_iters"]) < 1000
+  assert float(aux["marginal_error"]) < 1e-3
+
+
+def test_bad_arguments_raise_clear_errors():
+  x, xp, y, yp = features(n=8)
+  with pytest.raises(ValueError, match="Unknown cost"):
+    losses.minibatch_energy_distance(x, xp, y, yp, cost="l7")
+  with pytest.raises(ValueError, match="Unknown matching"):
+    losses.minibatch_energy_distance(x, xp, y, yp, matching="greedy")
+  with pytest.raises(ValueError, match="same shape"):
+    losses.minibatch_energy_distance(x, xp, y[:4], yp)
