@@ -69,12 +69,15 @@ class Prefetcher:
 
     def work():
       try:
-        for step in range(start, stop):
-          local = host_batch(source, step, num_updates=num_updates,
-                             batch_size=batch_size,
-                             shard_index=jax.process_index(),
-                             num_shards=jax.process_count())
-          item = (step, global_batch(local, sharding, batch_axis))
+        for step in range(start, stop + 1):
+          if step == stop:
+            item = (None, None)  # End of the range.
+          else:
+            local = host_batch(source, step, num_updates=num_updates,
+                               batch_size=batch_size,
+                               shard_index=jax.process_index(),
+                               num_shards=jax.process_count())
+            item = (step, global_batch(local, sharding, batch_axis))
           while not self._stop.is_set():
             try:
               self._queue.put(item, timeout=0.1)
@@ -95,6 +98,9 @@ class Prefetcher:
   def __next__(self) -> tuple[int, dict[str, jax.Array]]:
     step, item = self._queue.get()
     if step is None:
+      if item is None:
+        self._queue.put((None, None))  # Later calls stop too.
+        raise StopIteration
       raise item
     return step, item
 
