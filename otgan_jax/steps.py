@@ -135,10 +135,12 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array,
                        ema, params)
     return (params, opt_state, ema), (value, optax.global_norm(grads))
 
+  # Unrolled: n_gen is small, and XLA:CPU ran the convolutions inside a rolled
+  # loop about 5x slower (7.3 s vs 1.3 s per step on the digits config).
   (gen_params, gen_opt_state, ema_params), (gen_values, gen_gnorms) = (
       jax.lax.scan(gen_update,
                    (state.gen_params, state.gen_opt_state, state.ema_params),
-                   (real[1:], rngs[1:])))
+                   (real[1:], rngs[1:]), unroll=True))
 
   new_state = state.replace(
       step=state.step + 1, gen_params=gen_params, critic_params=critic_params,

@@ -38,6 +38,12 @@ class NonFiniteLossError(FloatingPointError):
   """Training produced a NaN or infinite metric."""
 
 
+# Errors caused by the user's input (config, data, checkpoint), not by bugs: the
+# launchers print their message, which says what to do, without a traceback.
+USER_ERRORS = (ValueError, data_lib.DataError, checkpointing.CheckpointError,
+               NonFiniteLossError)
+
+
 class Experiment:
   """Everything built from a config that the loop and the tools need."""
 
