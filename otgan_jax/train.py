@@ -22,6 +22,7 @@ import ml_collections
 import numpy as np
 
 from otgan_jax import checkpointing
+from otgan_jax import losses
 from otgan_jax import metric_writers
 from otgan_jax import models as models_lib
 from otgan_jax import sharding as sharding_lib
@@ -124,6 +125,12 @@ def ot_kwargs(ot: ml_collections.ConfigDict) -> dict[str, Any]:
               threshold=ot.threshold, cost=ot.cost, matching=ot.matching)
 
 
+def losses_fn(config: ml_collections.ConfigDict):
+  """`minibatch_energy_distance` with the config's OT settings bound."""
+  return functools.partial(losses.minibatch_energy_distance,
+                           **ot_kwargs(config.ot))
+
+
 def _check_batch_size(config, num_data_shards: int) -> None:
   n = config.batch_size
   if n <= 0:
@@ -194,10 +201,12 @@ def read_info(workdir: str) -> data_lib.DatasetInfo:
 def _check_finite(step: int, scalars: dict[str, float], last_saved) -> None:
   bad = [k for k, v in scalars.items() if not math.isfinite(v)]
   if bad:
+    kept = ("no checkpoint had been written yet" if last_saved is None else
+            f"the last good checkpoint (step {last_saved}) is kept, and a "
+            "rerun resumes from it")
     raise NonFiniteLossError(
-        f"Non-finite {', '.join(bad)} at step {step}. The run stopped; the "
-        f"last good checkpoint (step {last_saved}) is kept, and a rerun "
-        "resumes from it. Consider a lower learning rate "
+        f"Non-finite {', '.join(bad)} at step {step}. The run stopped; "
+        f"{kept}. Consider a lower learning rate "
         "(--config.optim.critic.learning_rate), a larger --config.ot.epsilon "
         "or checking the data range.")
 

@@ -1,0 +1,132 @@
+"""Training: the step learns, resume is bit-exact, bad input fails clearly."""
+
+import glob
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import test as test_config
+from otgan_jax import checkpointing
+from otgan_jax import data as data_lib
+from otgan_jax import steps
+from otgan_jax import train
+
+
+def _config(arg=None, **overrides):
+  c = test_config.get_config(arg)
+  for key, value in overrides.items():
+    node = c
+    *path, last = key.split(".")
+    for p in path:
+      node = node[p]
+    node[last] = value
+  return c
+
+
+def _leaves(state):
+  return [np.asarray(x) for x in jax.tree.leaves(jax.device_get(state))]
+
+
+def test_train_step_lowers_the_generator_loss_on_toy_data():
+  # A fixed (frozen) critic: the generator's objective is then a fixed,
+  # consistent distance, and training must lower it.
+  c = _config("gaussians", total_steps=60, batch_size=64)
+  c.optim.freeze_critic_at_step = 0
+  c.optim.generator.learning_rate = 3e-3
+  exp = train.Experiment(c)
+  state = exp.init_state()
+  step = exp.jit_train_step()
+  eval_batches = [data_lib.normalize(exp.source.sample(10**6 + i, 128)["x"],
+                                     exp.info) for i in range(4)]
+
+  def loss(gen_params):
+    vals = []
+    for i, real in enumerate(eval_batches):
+      value, _ = steps.ot_loss(
+          gen_params, state.critic_params, real.reshape(2, 64, 2),
+          jax.random.key(100 + i), generator=exp.generator,
+          critic=exp.critic, z_dim=c.model.z_dim,
+          loss_fn=lambda *a, **kw: train.losses_fn(c)(*a, **kw),
+          random_flip=False)
+      vals.append(float(value))
+    return np.mean(vals)
+
+  before = loss(state.gen_params)
+  critic_before = _leaves(state.critic_params)
+  rng = jax.random.key(0)
+  for s in range(c.total_steps):
+    local = {"x": np.stack([np.stack([exp.source.sample(4 * s + 2 * u + j, 64)["x"]
+                                      for j in range(2)]) for u in range(2)])}
+    state, metrics = step(state, jax.device_put(local), rng)
+  after = loss(state.gen_params)
+  assert np.isfinite(after)
+  assert after < 0.7 * before, (before, after)
+  # The frozen critic really stayed fixed.
+  for a, b in zip(critic_before, _leaves(state.critic_params)):
+    np.testing.assert_array_equal(a, b)
+  assert float(metrics["critic/frozen"]) == 1.0
+
+
+def test_resume_is_bit_exact(tmp_path):
+  straight = train.train_and_evaluate(_config(total_steps=6),
+                                      str(tmp_path / "straight"))
+  interrupted = str(tmp_path / "interrupted")
+  train.train_and_evaluate(_config(total_steps=3), interrupted)
+  resumed = train.train_and_evaluate(_config(total_steps=6), interrupted)
+  assert int(resumed.step) == int(straight.step) == 6
+  for a, b in zip(_leaves(straight), _leaves(resumed)):
+    np.testing.assert_array_equal(a, b)
+  steps_saved = sorted(int(os.path.basename(p)) for p in
+                       glob.glob(os.path.join(interrupted, "checkpoints", "*")))
+  assert steps_saved == [3, 6]
+  assert os.path.exists(os.path.join(interrupted, "metrics.jsonl"))
+  assert glob.glob(os.path.join(interrupted, "tb", "events.out.tfevents.*"))
+  assert sorted(os.listdir(os.path.join(interrupted, "samples"))) == [
+      "step_0000003.png", "step_0000006.png"]
+
+
+def test_impossible_batch_size_is_a_clear_error(tmp_path):
+  with pytest.raises(ValueError, match=r"multiple of 8.*--config.batch_size=8"):
+    train.train_and_evaluate(_config(batch_size=12), str(tmp_path))
+  assert not os.path.exists(tmp_path / "checkpoints")
+
+
+def test_missing_data_folder_names_the_files(tmp_path):
+  c = _config()
+  c.data.name, c.data.source = "mnist", "files"
+  c.data.data_dir = str(tmp_path / "nowhere")
+  with pytest.raises(data_lib.DataError, match="data_dir"):
+    train.Experiment(c)
+  os.makedirs(tmp_path / "empty")
+  c.data.data_dir = str(tmp_path / "empty")
+  with pytest.raises(data_lib.DataError, match="train-images-idx3-ubyte.gz"):
+    train.Experiment(c)
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path):
+  workdir = str(tmp_path)
+  train.train_and_evaluate(_config(total_steps=3), workdir)
+  c = _config(total_steps=9)
+  c.optim.critic.learning_rate = 1e30
+  c.optim.generator.learning_rate = 1e30
+  with pytest.raises(train.NonFiniteLossError, match="step 3"):
+    train.train_and_evaluate(c, workdir)
+  ckpt = checkpointing.Checkpointer(workdir, every_steps=3, max_to_keep=5)
+  assert ckpt.latest_step() == 3
+  ckpt.close()
+
+
+def test_corrupt_checkpoint_is_a_clear_error_and_nothing_is_deleted(tmp_path):
+  workdir = str(tmp_path)
+  train.train_and_evaluate(_config(total_steps=3), workdir)
+  files = [p for p in glob.glob(os.path.join(workdir, "checkpoints", "3", "**"),
+                                recursive=True) if os.path.isfile(p)]
+  for path in files:
+    with open(path, "wb") as f:
+      f.write(b"garbage")
+  with pytest.raises(checkpointing.CheckpointError, match="mv .*3 .*3.bad"):
+    train.train_and_evaluate(_config(total_steps=6), workdir)
+  assert all(os.path.exists(p) for p in files)
