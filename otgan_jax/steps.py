@@ -7,6 +7,7 @@ own pair of independent real batches X, X' and freshly generated Y, Y'.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import flax.linen as nn
@@ -89,10 +90,9 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array,
   """
   rng = jax.random.fold_in(rng, state.step)
   real = data_lib.normalize(batch["x"], info)
-  loss = lambda g, c, r, k: ot_loss(
-      g, c, r, k, generator=generator, critic=critic, z_dim=z_dim,
-      loss_fn=lambda *a, **kw: losses.minibatch_energy_distance(
-          *a, **ot_kwargs, **kw),
+  loss = functools.partial(
+      ot_loss, generator=generator, critic=critic, z_dim=z_dim,
+      loss_fn=functools.partial(losses.minibatch_energy_distance, **ot_kwargs),
       random_flip=random_flip)
   rngs = jax.random.split(rng, real.shape[0])
 

@@ -73,3 +73,29 @@ def test_bad_data_folder_is_a_clear_error(tmp_path):
 def test_sample_without_a_run_is_a_clear_error(tmp_path):
   proc = run("launch.sample", f"--workdir={tmp_path}", check=False)
   assert proc.returncode != 0 and "config.json" in proc.stderr
+
+
+def test_sigterm_saves_a_checkpoint_and_the_run_resumes(tmp_path):
+  import signal  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  workdir = tmp_path / "run"
+  proc = subprocess.Popen(
+      [sys.executable, "-m", "launch.train", "--config=configs/test.py",
+       f"--workdir={workdir}", "--config.total_steps=100000",
+       "--config.log_every_steps=1", "--config.ckpt.every_steps=100000"],
+      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  metrics = workdir / "metrics.jsonl"
+  deadline = time.time() + 300
+  while time.time() < deadline and not (metrics.exists()
+                                        and metrics.read_text().count("\n") >= 2):
+    time.sleep(0.5)
+  proc.send_signal(signal.SIGTERM)
+  _, stderr = proc.communicate(timeout=300)
+  assert proc.returncode == 0, stderr[-3000:]
+  assert "Stopped at step" in stderr
+  saved = [int(s) for s in os.listdir(workdir / "checkpoints")]
+  assert len(saved) == 1 and 2 <= saved[0] < 100000
+  resumed = run("launch.train", "--config=configs/test.py",
+                f"--workdir={workdir}", f"--config.total_steps={saved[0] + 1}",
+                "--config.log_every_steps=1", "--config.ckpt.every_steps=100000")
+  assert f"at step {saved[0]}" in resumed.stderr
