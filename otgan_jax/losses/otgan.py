@@ -1,7 +1,8 @@
 """OT-GAN's mini-batch energy distance (Salimans et al., ICLR 2018, eq. 8).
 
-The transport plans come from ott-jax's log-domain Sinkhorn on point-cloud
-geometries. They are held constant when differentiating (envelope theorem): the
+The costs come from ott-jax point-cloud geometries and the transport plans
+from ott-jax's log-domain Sinkhorn on those cost matrices, the six pairs
+solved together under `vmap`. The plans are held constant when differentiating (envelope theorem): the
 gradient of `W(a, b) = sum_ij P_ij C_ij` flows through the cost matrix `C` only.
 """
 
@@ -86,7 +87,11 @@ def sinkhorn_plan(a: Array, b: Array, *, cost: Cost = "cosine",
     error `|P 1 - 1/n|_1 + |P^T 1 - 1/m|_1` (scalar).
   """
   a, b = jax.lax.stop_gradient(a), jax.lax.stop_gradient(b)
-  geom = _geometry(a, b, cost, epsilon)
+  return _solve(_geometry(a, b, cost, epsilon), num_iterations, threshold)
+
+
+def _solve(geom: geometry.Geometry, num_iterations: int,
+           threshold: float | None) -> tuple[Array, Array, Array]:
   if threshold is None:
     kwargs = dict(min_iterations=num_iterations, max_iterations=num_iterations)
   else:
@@ -154,14 +159,15 @@ def minibatch_energy_distance(
     raise ValueError("x, x_prime, y, y_prime must all be [n, d] arrays of the "
                      f"same shape; got {[a.shape for a in (x, x_prime, y, y_prime)]}.")
   n = x.shape[0]
-  lhs = jnp.stack([x, x, x_prime, x_prime, x, y])
-  rhs = jnp.stack([y, y_prime, y, y_prime, x_prime, y_prime])
+  pairs = [(x, y), (x, y_prime), (x_prime, y), (x_prime, y_prime),
+           (x, x_prime), (y, y_prime)]
+  # Six [n, n] cost matrices; the features are never copied per pair.
+  costs_ = jnp.stack([cost_matrix(a, b, cost) for a, b in pairs])
 
   if matching == "sinkhorn":
-    solve = lambda a, b: sinkhorn_plan(
-        a, b, cost=cost, epsilon=epsilon, num_iterations=num_iterations,
-        threshold=threshold)
-    plans, iters, errs = jax.vmap(solve)(lhs, rhs)
+    plans, iters, errs = jax.vmap(lambda c: _solve(
+        geometry.Geometry(cost_matrix=jax.lax.stop_gradient(c),
+                          epsilon=epsilon), num_iterations, threshold))(costs_)
     iters, errs = jnp.max(iters), jnp.max(errs)
   else:
     if rng is None:
@@ -170,7 +176,7 @@ def minibatch_energy_distance(
         jax.random.split(rng, len(PAIR_NAMES)), n)
     iters, errs = jnp.zeros((), jnp.int32), jnp.zeros((), jnp.float32)
 
-  ws = jax.vmap(lambda a, b, p: transport_cost(a, b, p, cost))(lhs, rhs, plans)
+  ws = jnp.sum(jax.lax.stop_gradient(plans) * costs_, axis=(1, 2))
   loss = jnp.dot(jnp.asarray(PAIR_WEIGHTS, ws.dtype), ws)
   aux = {f"w/{name}": ws[i] for i, name in enumerate(PAIR_NAMES)}
   aux["sinkhorn_iters"] = iters
