@@ -278,20 +278,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         final = step == config.total_steps
         preempted = interrupted.signum is not None or ckpt.reached_preemption(
             step)
-        if step % config.log_every_steps == 0 or final or preempted:
+        save = ckpt.should_save(step) or final or preempted
+        if step % config.log_every_steps == 0 or final or save:
+          # The only host sync of a step; a NaN is caught before any save.
           scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
           _check_finite(step, scalars, last_saved)
-          writer.write_scalars(step, scalars)
-          logging.info(progress.line(step, scalars))
+          if step % config.log_every_steps == 0 or final or preempted:
+            writer.write_scalars(step, scalars)
+            logging.info(progress.line(step, scalars))
         if step % config.sample_every_steps == 0 or final:
           samples = np.asarray(generate(state.ema_params, sample_rng))
           if is_main:
             save_samples(exp, samples, os.path.join(
                 workdir, "samples", f"step_{step:07d}.png"), writer, step)
-        if ckpt.should_save(step) or final or preempted:
-          # Never save a state whose last update produced NaNs.
-          _check_finite(step, {k: float(v) for k, v in
-                               jax.device_get(metrics).items()}, last_saved)
+        if save:
           ckpt.save(step, state)
           last_saved = step
         if preempted:

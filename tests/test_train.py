@@ -43,10 +43,13 @@ def test_train_step_lowers_the_generator_loss_on_toy_data():
                                      exp.info) for i in range(4)]
 
   def loss(gen_params):
+    # On host copies: one device, no cross-device programs outside the step.
+    gen_params = jax.device_get(gen_params)
+    critic_params = jax.device_get(state.critic_params)
     vals = []
     for i, real in enumerate(eval_batches):
       value, _ = steps.ot_loss(
-          gen_params, state.critic_params, real.reshape(2, 64, 2),
+          gen_params, critic_params, real.reshape(2, 64, 2),
           jax.random.key(100 + i), generator=exp.generator,
           critic=exp.critic, z_dim=c.model.z_dim,
           loss_fn=train.losses_fn(c),
