@@ -52,6 +52,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.optim.n_gen = 3            # generator updates per critic update (Algorithm 1)
   c.optim.ema_decay = 0.999    # generator weight EMA (used for samples and evaluation)
   c.optim.freeze_critic_at_step = -1  # >=0: stop updating the critic from this step on (section 5.1)
+  c.optim.chunk_size = 0       # >0: run the networks this many examples (of n) at a time, then
+                               # back-propagate chunk by chunk (memory ~ features, not activations)
   for net in ("generator", "critic"):
     o = ml_collections.ConfigDict()
     o.learning_rate = 3e-4

@@ -13,10 +13,13 @@ from typing import Any, Callable
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax.sharding import Mesh
 import optax
 
+from otgan_jax import chunking
 from otgan_jax import data as data_lib
 from otgan_jax import losses
+from otgan_jax import sharding as sharding_lib
 from otgan_jax.train_state import TrainState
 from otgan_jax.train_state import sample_latent
 
@@ -24,18 +27,116 @@ Metrics = dict[str, jax.Array]
 
 
 def augment(rng: jax.Array, x: jax.Array, random_flip: bool) -> jax.Array:
-  """Random horizontal flips of `[n, H, W, C]` images (identity otherwise)."""
-  if not random_flip or x.ndim != 4:
+  """Random horizontal flips of `[..., H, W, C]` images (identity otherwise).
+
+  Every image (all leading axes) is flipped or not independently.
+  """
+  if not random_flip or x.ndim < 4:
     return x
-  flip = jax.random.bernoulli(rng, 0.5, (x.shape[0], 1, 1, 1))
-  return jnp.where(flip, x[:, :, ::-1, :], x)
+  flip = jax.random.bernoulli(rng, 0.5, x.shape[:-3] + (1, 1, 1))
+  return jnp.where(flip, x[..., ::-1, :], x)
+
+
+def _rows(fn: Callable[[Any, jax.Array], jax.Array], params, x: jax.Array
+          ) -> jax.Array:
+  """Applies a per-example network to `[m, k, ...]` -> `[m, k, ...out]`."""
+  m, k = x.shape[:2]
+  out = fn(params, x.reshape((m * k,) + x.shape[2:]))
+  return out.reshape((m, k) + out.shape[1:])
+
+
+class _Update:
+  """The pieces of one OT-GAN update, in the `[n, k, ...]` layout.
+
+  Every batch-coupled array is laid out `[n, k, ...]` with the batch axis
+  first (split over the mesh's data axis) and the k batches (X, X', Y, Y')
+  second, so the networks see one flat batch without moving data between
+  devices, and `chunking` can cut the batch axis into chunks.
+  """
+
+  def __init__(self, *, generator, critic, z_dim, loss_fn, random_flip,
+               chunk_size, constrain):
+    self.generator = generator
+    self.critic = critic
+    self.z_dim = z_dim
+    self.loss_fn = loss_fn
+    self.random_flip = random_flip
+    self.chunk_size = chunk_size
+    self.constrain = constrain
+
+  def inputs(self, real: jax.Array, rng: jax.Array):
+    """`real [2, n, ...]` -> (real `[n, 2, ...]` flipped, z `[n, 2, z]`, rng)."""
+    n = real.shape[1]
+    z_rng, flip_rng, match_rng = jax.random.split(rng, 3)
+    real = self.constrain(augment(flip_rng, jnp.swapaxes(real, 0, 1),
+                                  self.random_flip), 0)
+    z = self.constrain(sample_latent(z_rng, 2 * n, self.z_dim).reshape(
+        n, 2, self.z_dim), 0)
+    return real, z, match_rng
+
+  def generate(self, gen_params, z: jax.Array) -> jax.Array:
+    return chunking.apply(
+        lambda z_: _rows(self.generator.apply, gen_params, z_), z,
+        chunk_size=self.chunk_size, constrain=self.constrain)
+
+  def features(self, critic_params, x: jax.Array) -> jax.Array:
+    return chunking.apply(
+        lambda x_: _rows(self.critic.apply, critic_params, x_), x,
+        chunk_size=self.chunk_size, constrain=self.constrain)
+
+  def critic_loss_and_grad(self, gen_params, critic_params, real, rng):
+    """`((L, aux), dL/dcritic)`, the generator held fixed."""
+    real, z, match_rng = self.inputs(real, rng)
+    fake = jax.lax.stop_gradient(self.generate(gen_params, z))
+    images = self.constrain(jnp.concatenate([real, fake], axis=1), 0)
+
+    def loss(feats):  # feats [n, 4, d]: X, X', Y, Y'
+      return self.loss_fn(*(feats[:, i] for i in range(4)), rng=match_rng)
+
+    return chunking.value_and_grad(
+        loss, lambda c, x: _rows(self.critic.apply, c, x), critic_params,
+        images, chunk_size=self.chunk_size, constrain=self.constrain)
+
+  def gen_loss_and_grad(self, gen_params, critic_params, real, rng):
+    """`((L, aux), dL/dgenerator)`, the critic held fixed."""
+    real, z, match_rng = self.inputs(real, rng)
+    real_feats = jax.lax.stop_gradient(self.features(critic_params, real))
+
+    def fake_features(g, z_):
+      return _rows(self.critic.apply, critic_params,
+                   _rows(self.generator.apply, g, z_))
+
+    def loss(fake_feats):  # [n, 2, d]: Y, Y'
+      return self.loss_fn(real_feats[:, 0], real_feats[:, 1],
+                          fake_feats[:, 0], fake_feats[:, 1], rng=match_rng)
+
+    return chunking.value_and_grad(
+        loss, fake_features, gen_params, z, chunk_size=self.chunk_size,
+        constrain=self.constrain)
+
+
+def _no_constraint(x: jax.Array, axis: int) -> jax.Array:
+  del axis
+  return x
+
+
+def batch_constraint(mesh) -> chunking.Constrain:
+  """`(x, axis)` -> x constrained to be split over the data axis at `axis`."""
+  if mesh is None:
+    return _no_constraint
+
+  def constrain(x, axis):
+    return jax.lax.with_sharding_constraint(
+        x, sharding_lib.batch_sharding(mesh, axis))
+  return constrain
 
 
 def ot_loss(gen_params, critic_params, real: jax.Array, rng: jax.Array, *,
             generator: nn.Module, critic: nn.Module, z_dim: int,
             loss_fn: Callable[..., tuple[jax.Array, dict[str, Any]]],
-            random_flip: bool) -> tuple[jax.Array, Metrics]:
-  """The mini-batch energy distance L for one update.
+            random_flip: bool, chunk_size: int = 0
+            ) -> tuple[jax.Array, Metrics]:
+  """The mini-batch energy distance L for one update (no gradients).
 
   Args:
     gen_params: generator parameters.
@@ -47,18 +148,18 @@ def ot_loss(gen_params, critic_params, real: jax.Array, rng: jax.Array, *,
     z_dim: latent dimension.
     loss_fn: `minibatch_energy_distance` with its OT settings bound.
     random_flip: flip real images at random.
+    chunk_size: examples per chunk when computing features; 0 = all at once.
 
   Returns:
     `(L, aux)` as returned by `loss_fn`.
   """
-  n = real.shape[1]
-  z_rng, flip_rng, match_rng = jax.random.split(rng, 3)
-  fake = generator.apply(gen_params, sample_latent(z_rng, 2 * n, z_dim))
-  real = augment(flip_rng, real.reshape((2 * n,) + real.shape[2:]), random_flip)
-  # One critic pass over all four batches.
-  feats = critic.apply(critic_params, jnp.concatenate([real, fake], axis=0))
-  x, x_prime, y, y_prime = jnp.split(feats, 4, axis=0)
-  return loss_fn(x, x_prime, y, y_prime, rng=match_rng)
+  update = _Update(generator=generator, critic=critic, z_dim=z_dim,
+                   loss_fn=loss_fn, random_flip=random_flip,
+                   chunk_size=chunk_size, constrain=_no_constraint)
+  real, z, match_rng = update.inputs(real, rng)
+  feats = update.features(critic_params, jnp.concatenate(
+      [real, update.generate(gen_params, z)], axis=1))
+  return loss_fn(*(feats[:, i] for i in range(4)), rng=match_rng)
 
 
 def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array,
@@ -66,9 +167,15 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array,
                gen_tx: optax.GradientTransformation,
                critic_tx: optax.GradientTransformation,
                info: data_lib.DatasetInfo, z_dim: int, ot_kwargs: dict[str, Any],
-               ema_decay: float, freeze_critic_at_step: int, random_flip: bool
+               ema_decay: float, freeze_critic_at_step: int, random_flip: bool,
+               chunk_size: int = 0, mesh: Mesh | None = None
                ) -> tuple[TrainState, Metrics]:
   """One critic update, then `n_gen` generator updates.
+
+  The transport problems span the global batch: with the batch split over
+  the mesh, each device holds its rows of the cost and plan matrices and XLA
+  adds the collectives (the features of the other side are gathered once, the
+  column log-sum-exp is all-reduced in every Sinkhorn iteration).
 
   Args:
     state: current state.
@@ -84,23 +191,27 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array,
     freeze_critic_at_step: from this step on the critic is no longer updated;
       negative means never.
     random_flip: random horizontal flips of real images.
+    chunk_size: examples per chunk for the networks (see `chunking`); 0 runs
+      each network on the whole batch at once.
+    mesh: the device mesh; pins the batch axis of intermediates to its data
+      axis (None: leave the layout to XLA).
 
   Returns:
     The new state and a flat dict of scalar metrics.
   """
   rng = jax.random.fold_in(rng, state.step)
   real = data_lib.normalize(batch["x"], info)
-  loss = functools.partial(
-      ot_loss, generator=generator, critic=critic, z_dim=z_dim,
+  update = _Update(
+      generator=generator, critic=critic, z_dim=z_dim,
       loss_fn=functools.partial(losses.minibatch_energy_distance, **ot_kwargs),
-      random_flip=random_flip)
+      random_flip=random_flip, chunk_size=chunk_size,
+      constrain=batch_constraint(mesh))
   rngs = jax.random.split(rng, real.shape[0])
 
   # The critic ascends L.
   def critic_update(_):
-    (value, aux), grads = jax.value_and_grad(
-        lambda c: loss(state.gen_params, c, real[0], rngs[0]), has_aux=True)(
-            state.critic_params)
+    (value, aux), grads = update.critic_loss_and_grad(
+        state.gen_params, state.critic_params, real[0], rngs[0])
     updates, opt_state = critic_tx.update(
         jax.tree.map(jnp.negative, grads), state.critic_opt_state,
         state.critic_params)
@@ -111,8 +222,11 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array,
     frozen = state.step >= freeze_critic_at_step
 
     def skip(_):
-      value, aux = loss(state.gen_params, state.critic_params, real[0],
-                        rngs[0])
+      value, aux = ot_loss(
+          state.gen_params, state.critic_params, real[0], rngs[0],
+          generator=generator, critic=critic, z_dim=z_dim,
+          loss_fn=update.loss_fn, random_flip=random_flip,
+          chunk_size=chunk_size)
       return (state.critic_params, state.critic_opt_state, value, aux,
               jnp.zeros((), jnp.float32))
 
@@ -127,8 +241,8 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array,
   def gen_update(carry, inputs):
     params, opt_state, ema = carry
     real_u, rng_u = inputs
-    (value, _), grads = jax.value_and_grad(
-        lambda g: loss(g, critic_params, real_u, rng_u), has_aux=True)(params)
+    (value, _), grads = update.gen_loss_and_grad(params, critic_params, real_u,
+                                                 rng_u)
     updates, opt_state = gen_tx.update(grads, opt_state, params)
     params = optax.apply_updates(params, updates)
     ema = jax.tree.map(lambda e, p: ema_decay * e + (1.0 - ema_decay) * p,

@@ -49,8 +49,15 @@ class Experiment:
   """Everything built from a config that the loop and the tools need."""
 
   def __init__(self, config: ml_collections.ConfigDict,
-               info: data_lib.DatasetInfo | None = None):
-    """Builds everything; with `info` given, reads no data (for sampling)."""
+               info: data_lib.DatasetInfo | None = None,
+               devices: list[jax.Device] | None = None):
+    """Builds everything.
+
+    Args:
+      config: the experiment config.
+      info: the dataset's info; when given, no data is read (for sampling).
+      devices: the devices of the mesh (default: all, on every process).
+    """
     self.config = config
     self.source = None
     if info is None:
@@ -62,7 +69,7 @@ class Experiment:
     self.gen_tx = train_state_lib.make_optimizer(config.optim.generator)
     self.critic_tx = train_state_lib.make_optimizer(config.optim.critic)
     self.mesh = sharding_lib.make_mesh(config.mesh.shape,
-                                       config.mesh.axis_names)
+                                       config.mesh.axis_names, devices)
     self.num_updates = config.optim.n_gen + 1
     _check_batch_size(config, sharding_lib.data_parallel_size(self.mesh))
 
@@ -101,7 +108,8 @@ class Experiment:
         z_dim=c.model.z_dim, ot_kwargs=ot_kwargs(c.ot),
         ema_decay=c.optim.ema_decay,
         freeze_critic_at_step=c.optim.freeze_critic_at_step,
-        random_flip=c.data.random_flip)
+        random_flip=c.data.random_flip, chunk_size=c.optim.chunk_size,
+        mesh=self.mesh)
     rep = sharding_lib.replicated(self.mesh)
     state_sharding = jax.tree.map(lambda s: s.sharding, self.abstract_state())
     return jax.jit(
@@ -143,6 +151,12 @@ def _check_batch_size(config, num_data_shards: int) -> None:
         f"({jax.process_count()} processes): use a multiple of "
         f"{num_data_shards}, e.g. --config.batch_size={max(lower, num_data_shards)}"
         f" or {lower + num_data_shards}.")
+  chunk = config.optim.chunk_size
+  if chunk > 0 and chunk < n and (n % chunk or chunk % num_data_shards):
+    raise ValueError(
+        f"config.optim.chunk_size={chunk} must divide config.batch_size={n} "
+        f"and be a multiple of the {num_data_shards} data-parallel devices; "
+        "use 0 to switch chunking off.")
   if config.model.init_batch_size <= 1:
     raise ValueError("config.model.init_batch_size must be at least 2 (the "
                      "weight-norm init needs batch statistics).")
@@ -212,14 +226,24 @@ def _check_finite(step: int, scalars: dict[str, float], last_saved) -> None:
 
 
 class _SignalFlag:
-  """Turns SIGTERM/SIGINT into a flag the loop checks after each step."""
+  """Turns SIGTERM/SIGINT into a flag the loop checks after each step.
+
+  With several processes nothing is caught here: JAX's preemption service
+  (started by `jax.distributed.initialize`) handles SIGTERM and makes all
+  processes agree on one step at which they save and stop
+  (`Checkpointer.reached_preemption`), so no process waits forever on a
+  collective that another one has left.
+  """
 
   def __init__(self):
     self.signum = None
     self._previous = {}
 
   def __enter__(self):
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    signals = (signal.SIGTERM, signal.SIGINT)
+    if jax.process_count() > 1:
+      signals = ()
+    for sig in signals:
       try:
         self._previous[sig] = signal.signal(sig, self._handle)
       except ValueError:  # Not the main thread: no handlers.
