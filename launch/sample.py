@@ -14,6 +14,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from launch import logs
+
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir.",
                                required=True)
 _NUM = flags.DEFINE_integer("num", 1000, "Number of samples.")
@@ -27,6 +29,7 @@ _CHUNK = flags.DEFINE_integer("chunk", 1000, "Samples per generator call.")
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  logs.quiet_libraries()
   from otgan_jax import sampling  # pylint: disable=g-import-not-at-top
   out = _OUT.value or os.path.join(_WORKDIR.value, "samples.npz")
   samples, step = sampling.sample_from_workdir(

@@ -18,7 +18,6 @@ give --coordinator_address, --num_processes and --process_id explicitly; see
 launch/slurm_gpu.sbatch and launch/tpu_pod.sh.
 """
 
-import logging as py_logging
 import os
 import sys
 
@@ -26,6 +25,8 @@ from absl import app
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
+
+from launch import logs
 
 _DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))), "configs", "otgan_digits.py")
@@ -47,14 +48,6 @@ _NUM_PROCESSES = flags.DEFINE_integer(
     "num_processes", None, "Number of processes (multi-host).")
 _PROCESS_ID = flags.DEFINE_integer(
     "process_id", None, "This process's index in [0, num_processes).")
-
-
-class _QuietLibraries(py_logging.Filter):
-  """Drops Orbax's and TensorStore's per-save INFO lines from the log."""
-
-  def filter(self, record):
-    noisy = ("/orbax/" in record.pathname or "/tensorstore/" in record.pathname)
-    return record.levelno >= py_logging.WARNING or not noisy
 
 
 def initialize_distributed() -> None:
@@ -83,7 +76,7 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   # TensorFlow (used only by TFDS) must not take accelerator memory.
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-  logging.get_absl_handler().addFilter(_QuietLibraries())
+  logs.quiet_libraries()
   initialize_distributed()
   from otgan_jax import train  # pylint: disable=g-import-not-at-top
   config = _CONFIG.value

@@ -41,12 +41,8 @@ def sample_from_workdir(workdir: str, *, num: int, seed: int = 0,
     state = ckpt.restore(exp.abstract_state(), step)
   finally:
     ckpt.close()
-  chunk = min(chunk, num)
-  generate = exp.jit_generate(chunk)
-  rng = jax.random.key(seed)
-  parts = [np.asarray(generate(state.ema_params, jax.random.fold_in(rng, i)))
-           for i in range(-(-num // chunk))]
-  return np.concatenate(parts)[:num].astype(np.float32), step
+  return exp.sample(state.ema_params, num, jax.random.key(seed),
+                    chunk=chunk), step
 
 
 def save(out: str, samples: np.ndarray, workdir: str) -> str:

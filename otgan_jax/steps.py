@@ -37,11 +37,18 @@ def augment(rng: jax.Array, x: jax.Array, random_flip: bool) -> jax.Array:
   return jnp.where(flip, x[..., ::-1, :], x)
 
 
-def _rows(fn: Callable[[Any, jax.Array], jax.Array], params, x: jax.Array
-          ) -> jax.Array:
-  """Applies a per-example network to `[m, k, ...]` -> `[m, k, ...out]`."""
+def _rows(fn: Callable[..., jax.Array], params, x: jax.Array,
+          labels: jax.Array | None = None) -> jax.Array:
+  """Applies a per-example network to `[m, k, ...]` -> `[m, k, ...out]`.
+
+  `labels` (`[m, k]` ints, or None) go to conditional networks.
+  """
   m, k = x.shape[:2]
-  out = fn(params, x.reshape((m * k,) + x.shape[2:]))
+  flat = x.reshape((m * k,) + x.shape[2:])
+  if labels is None:
+    out = fn(params, flat)
+  else:
+    out = fn(params, flat, labels.reshape(m * k))
   return out.reshape((m, k) + out.shape[1:])
 
 
@@ -64,55 +71,72 @@ class _Update:
     self.chunk_size = chunk_size
     self.constrain = constrain
 
-  def inputs(self, real: jax.Array, rng: jax.Array):
-    """`real [2, n, ...]` -> (real `[n, 2, ...]` flipped, z `[n, 2, z]`, rng)."""
+  def inputs(self, real: jax.Array, labels: jax.Array | None, rng: jax.Array):
+    """`real [2, n, ...]`, `labels [2, n]` or None -> the `[n, 2, ...]` layout.
+
+    Returns:
+      real `[n, 2, ...]` (flipped at random), their labels `[n, 2]` (or
+      None), latents `[n, 2, z_dim]` and the matching's PRNG key. Y is
+      generated with X's labels and Y' with X''s (Algorithm 2).
+    """
     n = real.shape[1]
     z_rng, flip_rng, match_rng = jax.random.split(rng, 3)
     real = self.constrain(augment(flip_rng, jnp.swapaxes(real, 0, 1),
                                   self.random_flip), 0)
+    if labels is not None:
+      labels = self.constrain(jnp.swapaxes(labels, 0, 1), 0)
     z = self.constrain(sample_latent(z_rng, 2 * n, self.z_dim).reshape(
         n, 2, self.z_dim), 0)
-    return real, z, match_rng
+    return real, labels, z, match_rng
 
-  def generate(self, gen_params, z: jax.Array) -> jax.Array:
+  def generate(self, gen_params, z: jax.Array, labels) -> jax.Array:
     return chunking.apply(
-        lambda z_: _rows(self.generator.apply, gen_params, z_), z,
+        lambda a: _rows(self.generator.apply, gen_params, *a), (z, labels),
         chunk_size=self.chunk_size, constrain=self.constrain)
 
-  def features(self, critic_params, x: jax.Array) -> jax.Array:
+  def features(self, critic_params, x: jax.Array, labels) -> jax.Array:
     return chunking.apply(
-        lambda x_: _rows(self.critic.apply, critic_params, x_), x,
+        lambda a: _rows(self.critic.apply, critic_params, *a), (x, labels),
         chunk_size=self.chunk_size, constrain=self.constrain)
 
-  def critic_loss_and_grad(self, gen_params, critic_params, real, rng):
+  def critic_loss_and_grad(self, gen_params, critic_params, real, labels, rng):
     """`((L, aux), dL/dcritic)`, the generator held fixed."""
-    real, z, match_rng = self.inputs(real, rng)
-    fake = jax.lax.stop_gradient(self.generate(gen_params, z))
+    real, labels, z, match_rng = self.inputs(real, labels, rng)
+    fake = jax.lax.stop_gradient(self.generate(gen_params, z, labels))
     images = self.constrain(jnp.concatenate([real, fake], axis=1), 0)
+    if labels is not None:
+      labels = jnp.concatenate([labels, labels], axis=1)
 
     def loss(feats):  # feats [n, 4, d]: X, X', Y, Y'
       return self.loss_fn(*(feats[:, i] for i in range(4)), rng=match_rng)
 
     return chunking.value_and_grad(
-        loss, lambda c, x: _rows(self.critic.apply, c, x), critic_params,
-        images, chunk_size=self.chunk_size, constrain=self.constrain)
+        loss, lambda c, a: _rows(self.critic.apply, c, *a), critic_params,
+        (images, labels), chunk_size=self.chunk_size,
+        constrain=self.constrain)
 
-  def gen_loss_and_grad(self, gen_params, critic_params, real, rng):
+  def gen_loss_and_grad(self, gen_params, critic_params, real, labels, rng):
     """`((L, aux), dL/dgenerator)`, the critic held fixed."""
-    real, z, match_rng = self.inputs(real, rng)
-    real_feats = jax.lax.stop_gradient(self.features(critic_params, real))
+    real, labels, z, match_rng = self.inputs(real, labels, rng)
+    real_feats = jax.lax.stop_gradient(
+        self.features(critic_params, real, labels))
 
-    def fake_features(g, z_):
+    def fake_features(g, a):
+      z_, labels_ = a
       return _rows(self.critic.apply, critic_params,
-                   _rows(self.generator.apply, g, z_))
+                   _rows(self.generator.apply, g, z_, labels_), labels_)
 
     def loss(fake_feats):  # [n, 2, d]: Y, Y'
       return self.loss_fn(real_feats[:, 0], real_feats[:, 1],
                           fake_feats[:, 0], fake_feats[:, 1], rng=match_rng)
 
     return chunking.value_and_grad(
-        loss, fake_features, gen_params, z, chunk_size=self.chunk_size,
-        constrain=self.constrain)
+        loss, fake_features, gen_params, (z, labels),
+        chunk_size=self.chunk_size, constrain=self.constrain)
+
+
+def _at(labels: jax.Array | None, index) -> jax.Array | None:
+  return None if labels is None else labels[index]
 
 
 def _no_constraint(x: jax.Array, axis: int) -> jax.Array:
@@ -134,8 +158,8 @@ def batch_constraint(mesh) -> chunking.Constrain:
 def ot_loss(gen_params, critic_params, real: jax.Array, rng: jax.Array, *,
             generator: nn.Module, critic: nn.Module, z_dim: int,
             loss_fn: Callable[..., tuple[jax.Array, dict[str, Any]]],
-            random_flip: bool, chunk_size: int = 0
-            ) -> tuple[jax.Array, Metrics]:
+            random_flip: bool, chunk_size: int = 0,
+            labels: jax.Array | None = None) -> tuple[jax.Array, Metrics]:
   """The mini-batch energy distance L for one update (no gradients).
 
   Args:
@@ -149,6 +173,7 @@ def ot_loss(gen_params, critic_params, real: jax.Array, rng: jax.Array, *,
     loss_fn: `minibatch_energy_distance` with its OT settings bound.
     random_flip: flip real images at random.
     chunk_size: examples per chunk when computing features; 0 = all at once.
+    labels: `[2, n]` labels of X and X' (conditional networks only).
 
   Returns:
     `(L, aux)` as returned by `loss_fn`.
@@ -156,9 +181,12 @@ def ot_loss(gen_params, critic_params, real: jax.Array, rng: jax.Array, *,
   update = _Update(generator=generator, critic=critic, z_dim=z_dim,
                    loss_fn=loss_fn, random_flip=random_flip,
                    chunk_size=chunk_size, constrain=_no_constraint)
-  real, z, match_rng = update.inputs(real, rng)
-  feats = update.features(critic_params, jnp.concatenate(
-      [real, update.generate(gen_params, z)], axis=1))
+  real, labels, z, match_rng = update.inputs(real, labels, rng)
+  fake = update.generate(gen_params, z, labels)
+  if labels is not None:
+    labels = jnp.concatenate([labels, labels], axis=1)
+  feats = update.features(critic_params, jnp.concatenate([real, fake], axis=1),
+                          labels)
   return loss_fn(*(feats[:, i] for i in range(4)), rng=match_rng)
 
 
@@ -168,8 +196,8 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array,
                critic_tx: optax.GradientTransformation,
                info: data_lib.DatasetInfo, z_dim: int, ot_kwargs: dict[str, Any],
                ema_decay: float, freeze_critic_at_step: int, random_flip: bool,
-               chunk_size: int = 0, mesh: Mesh | None = None
-               ) -> tuple[TrainState, Metrics]:
+               chunk_size: int = 0, mesh: Mesh | None = None,
+               conditional: bool = False) -> tuple[TrainState, Metrics]:
   """One critic update, then `n_gen` generator updates.
 
   The transport problems span the global batch: with the batch split over
@@ -180,13 +208,16 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array,
   Args:
     state: current state.
     batch: `{"x": [n_gen + 1, 2, n, ...]}` raw real examples: update u uses
-      `x[u, 0]` as X and `x[u, 1]` as X'; update 0 is the critic's.
+      `x[u, 0]` as X and `x[u, 1]` as X'; update 0 is the critic's. With
+      conditional networks also `"label": [n_gen + 1, 2, n]` ints.
     rng: base PRNG key; folded with `state.step` here.
     generator, critic: the modules.
     gen_tx, critic_tx: their optimizers.
     info: dataset info (raw range) for normalisation.
     z_dim: latent dimension.
     ot_kwargs: keyword arguments of `losses.minibatch_energy_distance`.
+    conditional: Algorithm 2 (`losses.conditional_energy_distance`; needs
+      `batch["label"]` and conditional networks) instead of Algorithm 1.
     ema_decay: generator EMA decay.
     freeze_critic_at_step: from this step on the critic is no longer updated;
       negative means never.
@@ -201,9 +232,14 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array,
   """
   rng = jax.random.fold_in(rng, state.step)
   real = data_lib.normalize(batch["x"], info)
+  labels = batch.get("label") if conditional else None
+  if conditional and labels is None:
+    raise ValueError("Conditional training needs batch['label'].")
+  loss_fn = (losses.conditional_energy_distance if conditional
+             else losses.minibatch_energy_distance)
   update = _Update(
       generator=generator, critic=critic, z_dim=z_dim,
-      loss_fn=functools.partial(losses.minibatch_energy_distance, **ot_kwargs),
+      loss_fn=functools.partial(loss_fn, **ot_kwargs),
       random_flip=random_flip, chunk_size=chunk_size,
       constrain=batch_constraint(mesh))
   rngs = jax.random.split(rng, real.shape[0])
@@ -211,7 +247,8 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array,
   # The critic ascends L.
   def critic_update(_):
     (value, aux), grads = update.critic_loss_and_grad(
-        state.gen_params, state.critic_params, real[0], rngs[0])
+        state.gen_params, state.critic_params, real[0], _at(labels, 0),
+        rngs[0])
     updates, opt_state = critic_tx.update(
         jax.tree.map(jnp.negative, grads), state.critic_opt_state,
         state.critic_params)
@@ -226,7 +263,7 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array,
           state.gen_params, state.critic_params, real[0], rngs[0],
           generator=generator, critic=critic, z_dim=z_dim,
           loss_fn=update.loss_fn, random_flip=random_flip,
-          chunk_size=chunk_size)
+          chunk_size=chunk_size, labels=_at(labels, 0))
       return (state.critic_params, state.critic_opt_state, value, aux,
               jnp.zeros((), jnp.float32))
 
@@ -240,9 +277,9 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array,
   # The generator descends L, n_gen times, against the updated critic.
   def gen_update(carry, inputs):
     params, opt_state, ema = carry
-    real_u, rng_u = inputs
+    real_u, labels_u, rng_u = inputs
     (value, _), grads = update.gen_loss_and_grad(params, critic_params, real_u,
-                                                 rng_u)
+                                                 labels_u, rng_u)
     updates, opt_state = gen_tx.update(grads, opt_state, params)
     params = optax.apply_updates(params, updates)
     ema = jax.tree.map(lambda e, p: ema_decay * e + (1.0 - ema_decay) * p,
@@ -254,7 +291,8 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array,
   (gen_params, gen_opt_state, ema_params), (gen_values, gen_gnorms) = (
       jax.lax.scan(gen_update,
                    (state.gen_params, state.gen_opt_state, state.ema_params),
-                   (real[1:], rngs[1:]), unroll=True))
+                   (real[1:], _at(labels, slice(1, None)), rngs[1:]),
+                   unroll=True))
 
   new_state = state.replace(
       step=state.step + 1, gen_params=gen_params, critic_params=critic_params,
@@ -274,7 +312,17 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array,
 
 
 def generate(params, rng: jax.Array, *, generator: nn.Module, num: int,
-             z_dim: int, info: data_lib.DatasetInfo) -> jax.Array:
-  """`num` samples in the data's own range, `[num, ...]` float32."""
-  out = generator.apply(params, sample_latent(rng, num, z_dim))
+             z_dim: int, info: data_lib.DatasetInfo, num_classes: int = 0
+             ) -> jax.Array:
+  """`num` samples in the data's own range, `[num, ...]` float32.
+
+  A conditional generator (`num_classes > 0`) draws sample i from class
+  `i % num_classes`, so a grid with `num_classes` columns shows one class per
+  column.
+  """
+  z = sample_latent(rng, num, z_dim)
+  if num_classes > 0:
+    out = generator.apply(params, z, jnp.arange(num) % num_classes)
+  else:
+    out = generator.apply(params, z)
   return data_lib.denormalize(out, info)

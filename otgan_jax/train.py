@@ -31,6 +31,7 @@ from otgan_jax import train_state as train_state_lib
 from otgan_jax import visualize
 from otgan_jax import data as data_lib
 from otgan_jax.data import pipeline
+from otgan_jax.evaluation import evaluators
 
 BATCH_AXIS = 2  # batch["x"] is [n_gen + 1, 2, n, ...]
 
@@ -71,34 +72,48 @@ class Experiment:
     self.mesh = sharding_lib.make_mesh(config.mesh.shape,
                                        config.mesh.axis_names, devices)
     self.num_updates = config.optim.n_gen + 1
+    self._generators = {}
+    self.conditional = config.model.num_classes > 0
+    if self.conditional and self.info.num_classes not in (
+        None, config.model.num_classes):
+      raise ValueError(
+          f"config.model.num_classes={config.model.num_classes} but "
+          f"{self.info.name} has {self.info.num_classes} classes; set "
+          f"--config.model.num_classes={self.info.num_classes} (or 0 for "
+          "unconditional training).")
     _check_batch_size(config, sharding_lib.data_parallel_size(self.mesh))
 
   def abstract_state(self) -> train_state_lib.TrainState:
     """Shapes, dtypes and (replicated) shardings of the state, no compute."""
-    init_real = jax.ShapeDtypeStruct(
-        (self.config.model.init_batch_size,) + tuple(self.info.shape),
-        jnp.float32)
-    shapes = jax.eval_shape(self._init_fn, jax.random.key(0), init_real)
+    num = self.config.model.init_batch_size
+    init_real = jax.ShapeDtypeStruct((num,) + tuple(self.info.shape),
+                                     jnp.float32)
+    init_labels = (jax.ShapeDtypeStruct((num,), jnp.int32)
+                   if self.conditional else None)
+    shapes = jax.eval_shape(self._init_fn, jax.random.key(0), init_real,
+                            init_labels)
     rep = sharding_lib.replicated(self.mesh)
     return jax.tree.map(
         lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=rep), shapes)
 
-  def _init_fn(self, rng, real):
+  def _init_fn(self, rng, real, labels=None):
     return train_state_lib.init_state(
         rng, real, generator=self.generator, critic=self.critic,
         gen_tx=self.gen_tx, critic_tx=self.critic_tx,
-        z_dim=self.config.model.z_dim)
+        z_dim=self.config.model.z_dim, labels=labels)
 
   def init_state(self) -> train_state_lib.TrainState:
     """Fresh state, weight norm initialised on a deterministic real batch."""
     num = self.config.model.init_batch_size
     # Draws from far past any training step, so init data is its own sample.
-    real = self.source.sample(2**30, num)["x"]
-    real = data_lib.normalize(real, self.info)
+    sample = self.source.sample(2**30, num)
+    real = data_lib.normalize(sample["x"], self.info)
+    labels = (np.asarray(sample["label"], np.int32) if self.conditional
+              else None)
     rep = sharding_lib.replicated(self.mesh)
     init = jax.jit(self._init_fn, out_shardings=rep)
     rng = jax.random.fold_in(jax.random.key(self.config.seed), 0)
-    return init(rng, jax.device_put(real, rep))
+    return init(rng, jax.device_put(real, rep), jax.device_put(labels, rep))
 
   def jit_train_step(self):
     c = self.config
@@ -109,22 +124,37 @@ class Experiment:
         ema_decay=c.optim.ema_decay,
         freeze_critic_at_step=c.optim.freeze_critic_at_step,
         random_flip=c.data.random_flip, chunk_size=c.optim.chunk_size,
-        mesh=self.mesh)
+        mesh=self.mesh, conditional=self.conditional)
     rep = sharding_lib.replicated(self.mesh)
     state_sharding = jax.tree.map(lambda s: s.sharding, self.abstract_state())
+    batch_sharding = {"x": self.batch_sharding()}
+    if self.conditional:
+      batch_sharding["label"] = self.batch_sharding()
     return jax.jit(
         step_fn,
-        in_shardings=(state_sharding, {"x": self.batch_sharding()}, rep),
+        in_shardings=(state_sharding, batch_sharding, rep),
         out_shardings=(state_sharding, rep),
         donate_argnums=0)
 
   def batch_sharding(self):
     return sharding_lib.batch_sharding(self.mesh, BATCH_AXIS)
 
+  def sample(self, params, num: int, rng: jax.Array, *, chunk: int = 1000
+             ) -> np.ndarray:
+    """`num` samples (float32, data range) from `params`, `chunk` per call."""
+    chunk = max(1, min(chunk, num))
+    generate = self._generators.get(chunk)
+    if generate is None:
+      generate = self._generators[chunk] = self.jit_generate(chunk)
+    parts = [np.asarray(generate(params, jax.random.fold_in(rng, i)))
+             for i in range(-(-num // chunk))]
+    return np.concatenate(parts)[:num].astype(np.float32)
+
   def jit_generate(self, num: int):
     return jax.jit(functools.partial(
         steps.generate, generator=self.generator, num=num,
-        z_dim=self.config.model.z_dim, info=self.info),
+        z_dim=self.config.model.z_dim, info=self.info,
+        num_classes=self.config.model.num_classes),
         out_shardings=sharding_lib.replicated(self.mesh))
 
 
@@ -291,7 +321,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   batches = pipeline.Prefetcher(
       exp.source, start, config.total_steps, num_updates=exp.num_updates,
       batch_size=config.batch_size, sharding=exp.batch_sharding(),
-      batch_axis=BATCH_AXIS)
+      batch_axis=BATCH_AXIS, with_labels=exp.conditional)
+  evaluator, eval_rng = None, jax.random.fold_in(jax.random.key(config.seed), 3)
+  if config.evals.metrics and config.evals.every_steps > 0:
+    evaluator = evaluators.Evaluator(
+        config.evals, info=exp.info, data_config=config.data,
+        source=exp.source, cache_dir=os.path.join(workdir, "eval"),
+        mesh=exp.mesh)
   last_saved = latest
   step = start
   try:
@@ -315,6 +351,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
           if is_main:
             save_samples(exp, samples, os.path.join(
                 workdir, "samples", f"step_{step:07d}.png"), writer, step)
+        if evaluator is not None and (
+            step % config.evals.every_steps == 0 or final):
+          results = evaluator(exp.sample(state.ema_params,
+                                         config.evals.num_samples, eval_rng))
+          if is_main:
+            writer.write_scalars(step, {f"eval/{k}": v
+                                        for k, v in results.items()})
+            evaluators.write_results(workdir, step, results, config)
+          logging.info("step %d eval: %s", step, ", ".join(
+              f"{k}={v:.4g}" for k, v in results.items()))
         if save:
           ckpt.save(step, state)
           last_saved = step

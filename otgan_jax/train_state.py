@@ -49,8 +49,8 @@ def sample_latent(rng: jax.Array, num: int, z_dim: int) -> jax.Array:
 
 def init_state(rng: jax.Array, real: jax.Array, *, generator: nn.Module,
                critic: nn.Module, gen_tx: optax.GradientTransformation,
-               critic_tx: optax.GradientTransformation, z_dim: int
-               ) -> TrainState:
+               critic_tx: optax.GradientTransformation, z_dim: int,
+               labels: jax.Array | None = None) -> TrainState:
   """Initialises both networks, data-dependently where they use weight norm.
 
   Args:
@@ -63,14 +63,16 @@ def init_state(rng: jax.Array, real: jax.Array, *, generator: nn.Module,
     gen_tx: generator optimizer.
     critic_tx: critic optimizer.
     z_dim: latent dimension.
+    labels: `[n]` labels of `real`, for conditional networks (else None).
 
   Returns:
     The initial state, step 0, EMA equal to the generator parameters.
   """
   gen_rng, critic_rng, z_rng = jax.random.split(rng, 3)
   z = sample_latent(z_rng, real.shape[0], z_dim)
-  gen_params = generator.init(gen_rng, z)
-  critic_params = critic.init(critic_rng, real)
+  extra = () if labels is None else (labels,)
+  gen_params = generator.init(gen_rng, z, *extra)
+  critic_params = critic.init(critic_rng, real, *extra)
   return TrainState(
       step=jnp.zeros((), jnp.int32),
       gen_params=gen_params,

@@ -1,6 +1,7 @@
 """Test setup: fake CPU devices before JAX starts, so sharded code runs everywhere."""
 
 import os
+import pathlib
 
 os.environ.setdefault("XLA_FLAGS", "")
 if "xla_force_host_platform_device_count" not in os.environ["XLA_FLAGS"]:
@@ -9,3 +10,17 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # TensorFlow (used only by TFDS) must not grab accelerators or spam the log.
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import pytest  # pylint: disable=g-import-not-at-top,g-bad-import-order
+
+_REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> pathlib.Path:
+  """The real data folder ($OTGAN_SHARED_DATA or ../shared/data); else skip."""
+  default = _REPO_ROOT.parent / "shared" / "data"
+  folder = pathlib.Path(os.environ.get("OTGAN_SHARED_DATA", default))
+  if not folder.is_dir():
+    pytest.skip(f"shared data folder {folder} not present")
+  return folder

@@ -18,7 +18,8 @@ from jax.sharding import NamedSharding
 
 
 def host_batch(source, step: int, *, num_updates: int, batch_size: int,
-               shard_index: int, num_shards: int) -> dict[str, np.ndarray]:
+               shard_index: int, num_shards: int, with_labels: bool = False
+               ) -> dict[str, np.ndarray]:
   """This process's part of the real examples of one train step.
 
   Args:
@@ -28,19 +29,22 @@ def host_batch(source, step: int, *, num_updates: int, batch_size: int,
     batch_size: global size n of each of X and X'.
     shard_index: this process's index.
     num_shards: number of processes.
+    with_labels: also return the labels (conditional training).
 
   Returns:
-    `{"x": [num_updates, 2, n // num_shards, ...]}` raw examples; update u's
-    X and X' are the source's batches number `(step * num_updates + u) * 2`
-    and that plus one, so X and X' are independent draws.
+    `{"x": [num_updates, 2, n // num_shards, ...]}` raw examples (and
+    `"label": [num_updates, 2, n // num_shards]` int32); update u's X and X'
+    are the source's batches number `(step * num_updates + u) * 2` and that
+    plus one, so X and X' are independent draws.
   """
-  rows = []
-  for u in range(num_updates):
-    pair = [source.sample((step * num_updates + u) * 2 + j, batch_size,
-                          shard_index=shard_index, num_shards=num_shards)["x"]
-            for j in range(2)]
-    rows.append(np.stack(pair))
-  return {"x": np.stack(rows)}
+  draws = [[source.sample((step * num_updates + u) * 2 + j, batch_size,
+                          shard_index=shard_index, num_shards=num_shards)
+            for j in range(2)] for u in range(num_updates)]
+  out = {"x": np.stack([np.stack([d["x"] for d in pair]) for pair in draws])}
+  if with_labels:
+    out["label"] = np.stack([np.stack([d["label"] for d in pair])
+                             for pair in draws]).astype(np.int32)
+  return out
 
 
 def global_batch(local: dict[str, np.ndarray], sharding: NamedSharding,
@@ -63,7 +67,7 @@ class Prefetcher:
 
   def __init__(self, source, start: int, stop: int, *, num_updates: int,
                batch_size: int, sharding: NamedSharding, batch_axis: int,
-               buffer_size: int = 2):
+               buffer_size: int = 2, with_labels: bool = False):
     self._queue: queue.Queue = queue.Queue(maxsize=buffer_size)
     self._stop = threading.Event()
 
@@ -76,7 +80,8 @@ class Prefetcher:
             local = host_batch(source, step, num_updates=num_updates,
                                batch_size=batch_size,
                                shard_index=jax.process_index(),
-                               num_shards=jax.process_count())
+                               num_shards=jax.process_count(),
+                               with_labels=with_labels)
             item = (step, global_batch(local, sharding, batch_axis))
           while not self._stop.is_set():
             try:

@@ -27,6 +27,9 @@ MATCHINGS = ("sinkhorn", "random")
 # Names use "p" for prime: "xpy" is W(x', y).
 PAIR_NAMES = ("xy", "xyp", "xpy", "xpyp", "xxp", "yyp")
 PAIR_WEIGHTS = (1.0, 1.0, 1.0, 1.0, -2.0, -2.0)
+# Algorithm 2 (conditional): the cross pairs have independent labels.
+CONDITIONAL_PAIR_NAMES = ("xyp", "xpy", "xxp", "yyp")
+CONDITIONAL_PAIR_WEIGHTS = (1.0, 1.0, -1.0, -1.0)
 
 
 def _point_cloud(a: Array, b: Array, cost: str, epsilon: float
@@ -116,6 +119,39 @@ def transport_cost(a: Array, b: Array, plan: Array, cost: Cost = "cosine"
   return jnp.sum(jax.lax.stop_gradient(plan) * cost_matrix(a, b, cost))
 
 
+def _energy(pairs, names, weights, *, epsilon, num_iterations, threshold,
+            cost, matching, rng) -> tuple[Array, dict[str, Any]]:
+  """`sum_k weights[k] * W(pairs[k])`, the plans solved together."""
+  if matching not in MATCHINGS:
+    raise ValueError(f"Unknown matching {matching!r}: use one of {MATCHINGS}.")
+  arrays = {a.shape for pair in pairs for a in pair}
+  if len(arrays) != 1 or pairs[0][0].ndim != 2:
+    raise ValueError("x, x_prime, y, y_prime must all be [n, d] arrays of the "
+                     f"same shape; got {sorted(arrays)}.")
+  n = pairs[0][0].shape[0]
+  # One [n, n] cost matrix per pair; the features are never copied per pair.
+  costs_ = jnp.stack([cost_matrix(a, b, cost) for a, b in pairs])
+
+  if matching == "sinkhorn":
+    plans, iters, errs = jax.vmap(lambda c: _solve(
+        geometry.Geometry(cost_matrix=jax.lax.stop_gradient(c),
+                          epsilon=epsilon), num_iterations, threshold))(costs_)
+    iters, errs = jnp.max(iters), jnp.max(errs)
+  else:
+    if rng is None:
+      raise ValueError('matching="random" needs an rng key.')
+    plans = jax.vmap(random_plan, in_axes=(0, None))(
+        jax.random.split(rng, len(pairs)), n)
+    iters, errs = jnp.zeros((), jnp.int32), jnp.zeros((), jnp.float32)
+
+  ws = jnp.sum(jax.lax.stop_gradient(plans) * costs_, axis=(1, 2))
+  loss = jnp.dot(jnp.asarray(weights, ws.dtype), ws)
+  aux = {f"w/{name}": ws[i] for i, name in enumerate(names)}
+  aux["sinkhorn_iters"] = iters
+  aux["marginal_error"] = errs
+  return loss, aux
+
+
 def minibatch_energy_distance(
     x: Array, x_prime: Array, y: Array, y_prime: Array, *,
     epsilon: float = 0.002, num_iterations: int = 500,
@@ -148,37 +184,38 @@ def minibatch_energy_distance(
 
   Returns:
     `(loss, aux)`; aux holds `w/xy`, `w/xyp`, `w/xpy`, `w/xpyp`, `w/xxp`,
-    `w/yyp` (the six W terms, "p" for prime), `sinkhorn_iters` (the most iterations any of the
-    six solves used; 0 for random matching) and `marginal_error` (the largest
-    final marginal L1 error; 0 for random matching).
+    `w/yyp` (the six W terms, "p" for prime), `sinkhorn_iters` (the most
+    iterations any of the six solves used; 0 for random matching) and
+    `marginal_error` (the largest final marginal L1 error; 0 for random
+    matching).
   """
-  if matching not in MATCHINGS:
-    raise ValueError(f"Unknown matching {matching!r}: use one of {MATCHINGS}.")
-  shapes = {a.shape for a in (x, x_prime, y, y_prime)}
-  if len(shapes) != 1 or x.ndim != 2:
-    raise ValueError("x, x_prime, y, y_prime must all be [n, d] arrays of the "
-                     f"same shape; got {[a.shape for a in (x, x_prime, y, y_prime)]}.")
-  n = x.shape[0]
   pairs = [(x, y), (x, y_prime), (x_prime, y), (x_prime, y_prime),
            (x, x_prime), (y, y_prime)]
-  # Six [n, n] cost matrices; the features are never copied per pair.
-  costs_ = jnp.stack([cost_matrix(a, b, cost) for a, b in pairs])
+  return _energy(pairs, PAIR_NAMES, PAIR_WEIGHTS, epsilon=epsilon,
+                 num_iterations=num_iterations, threshold=threshold, cost=cost,
+                 matching=matching, rng=rng)
 
-  if matching == "sinkhorn":
-    plans, iters, errs = jax.vmap(lambda c: _solve(
-        geometry.Geometry(cost_matrix=jax.lax.stop_gradient(c),
-                          epsilon=epsilon), num_iterations, threshold))(costs_)
-    iters, errs = jnp.max(iters), jnp.max(errs)
-  else:
-    if rng is None:
-      raise ValueError('matching="random" needs an rng key.')
-    plans = jax.vmap(random_plan, in_axes=(0, None))(
-        jax.random.split(rng, len(PAIR_NAMES)), n)
-    iters, errs = jnp.zeros((), jnp.int32), jnp.zeros((), jnp.float32)
 
-  ws = jnp.sum(jax.lax.stop_gradient(plans) * costs_, axis=(1, 2))
-  loss = jnp.dot(jnp.asarray(PAIR_WEIGHTS, ws.dtype), ws)
-  aux = {f"w/{name}": ws[i] for i, name in enumerate(PAIR_NAMES)}
-  aux["sinkhorn_iters"] = iters
-  aux["marginal_error"] = errs
-  return loss, aux
+def conditional_energy_distance(
+    x: Array, x_prime: Array, y: Array, y_prime: Array, *,
+    epsilon: float = 0.002, num_iterations: int = 500,
+    threshold: float | None = None, cost: Cost = "cosine",
+    matching: str = "sinkhorn", rng: Array | None = None,
+) -> tuple[Array, dict[str, Any]]:
+  """Conditional OT-GAN's loss (Algorithm 2) on four feature batches.
+
+  With real pairs (X, S), (X', S') and generated Y from labels S, Y' from S',
+  `L = W[(X,S),(Y',S')] + W[(X',S'),(Y,S)] - W[(X,S),(X',S')]
+  - W[(Y,S),(Y',S')]`. The arguments are the critic's features of the
+  (image, label) pairs, so `x` embeds (X, S), `y` embeds (Y, S) and so on:
+  each cross pair matches batches drawn with independent labels. W, the plans
+  and all arguments are as in `minibatch_energy_distance`.
+
+  Returns:
+    `(loss, aux)`; aux holds `w/xyp`, `w/xpy`, `w/xxp`, `w/yyp`,
+    `sinkhorn_iters` and `marginal_error`.
+  """
+  pairs = [(x, y_prime), (x_prime, y), (x, x_prime), (y, y_prime)]
+  return _energy(pairs, CONDITIONAL_PAIR_NAMES, CONDITIONAL_PAIR_WEIGHTS,
+                 epsilon=epsilon, num_iterations=num_iterations,
+                 threshold=threshold, cost=cost, matching=matching, rng=rng)

@@ -1,13 +1,10 @@
-"""Data test fixtures: tiny files in the official formats, and real data."""
+"""Data test fixtures: tiny files in the official formats."""
 
 import gzip
-import os
 import pathlib
 
 import numpy as np
 import pytest
-
-_REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def write_idx(path: pathlib.Path, array: np.ndarray, *, compress=True) -> None:
@@ -65,16 +62,6 @@ def tiny_cifar(tmp_path):
   train_labels = np.concatenate([t[1] for t in train])
   return folder, {"train": (train_images, train_labels),
                   "test": (test_images, test_labels)}
-
-
-@pytest.fixture(scope="session")
-def shared_data_dir() -> pathlib.Path:
-  """The real data folder ($OTGAN_SHARED_DATA or ../shared/data); else skip."""
-  default = _REPO_ROOT.parent / "shared" / "data"
-  folder = pathlib.Path(os.environ.get("OTGAN_SHARED_DATA", default))
-  if not folder.is_dir():
-    pytest.skip(f"shared data folder {folder} not present")
-  return folder
 
 
 @pytest.fixture

@@ -149,3 +149,23 @@ def test_bad_arguments_raise_clear_errors():
     losses.minibatch_energy_distance(x, xp, y, yp, matching="greedy")
   with pytest.raises(ValueError, match="same shape"):
     losses.minibatch_energy_distance(x, xp, y[:4], yp)
+
+
+def test_conditional_loss_is_algorithm_2():
+  # L = W(x, y') + W(x', y) - W(x, x') - W(y, y') against the float64
+  # reference; the cross pairs are those with independent labels.
+  x, xp, y, yp = features(seed=3)
+  eps, iters = 0.05, 100
+  loss, aux = jax.jit(lambda *a: losses.conditional_energy_distance(
+      *a, epsilon=eps, num_iterations=iters))(x, xp, y, yp)
+  _, w = np_energy_distance(x, xp, y, yp, eps, iters, "cosine")
+  ref = w(x, yp) + w(xp, y) - w(x, xp) - w(y, yp)
+  np.testing.assert_allclose(float(loss), ref, rtol=2e-3, atol=2e-4)
+  assert sorted(k for k in aux if k.startswith("w/")) == [
+      "w/xpy", "w/xxp", "w/xyp", "w/yyp"]
+  # Same distributions give about 0, shifted ones a positive value.
+  same, _ = losses.conditional_energy_distance(x, xp, *features(seed=4,
+                                                                shift=0)[:2],
+                                               epsilon=eps,
+                                               num_iterations=iters)
+  assert abs(float(same)) < 0.3 * float(loss)

