@@ -68,9 +68,9 @@ def _memory(compiled) -> dict[str, float]:
 def _step_time(exp, compiled, repeats) -> float:
   state = exp.init_state()
   n = exp.config.batch_size
-  shape = (exp.num_updates, 2, n) + tuple(exp.info.shape)
+  shape = (exp.num_updates, exp.draws, n) + tuple(exp.info.shape)
   x = np.stack([exp.source.sample(i, n)["x"] for i in range(
-      2 * exp.num_updates)]).reshape(shape)
+      exp.draws * exp.num_updates)]).reshape(shape)
   batch = {"x": jax.device_put(x, exp.batch_sharding())}
   rng = jax.random.key(0)
   state, metrics = compiled(state, batch, rng)  # Warm-up.
@@ -90,7 +90,7 @@ def measure(config, num_devices: int, n: int, chunk_size: int,
   config.batch_size = n
   config.optim.chunk_size = chunk_size
   exp = train.Experiment(config, devices=jax.devices()[:num_devices])
-  shape = (exp.num_updates, 2, n) + tuple(exp.info.shape)
+  shape = (exp.num_updates, exp.draws, n) + tuple(exp.info.shape)
   dtype = np.asarray(exp.source.sample(0, 2)["x"]).dtype
   batch = {"x": jax.ShapeDtypeStruct(shape, dtype,
                                      sharding=exp.batch_sharding())}

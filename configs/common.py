@@ -14,6 +14,7 @@ def get_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.name = "otgan"             # experiment name; default workdir ./runs/<name>
   c.seed = 0                   # seeds parameters, latents and data order
+  c.method = "otgan"           # otgan | gan (DCGAN, non-saturating) | wgan (clipping) | wgangp
   c.total_steps = 100_000      # train steps; one step = 1 critic + n_gen generator updates
   c.batch_size = 200           # n, the size of EACH of X, X', Y, Y' (global, all devices)
   c.log_every_steps = 100      # metrics to TensorBoard/JSONL and a progress line
@@ -47,6 +48,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.critic.strides = (1, 2, 2, 2)              # conv strides
   c.model.critic.hidden = (32, 32, 32)               # toy_mlp hidden units
   c.model.critic.features = 16                       # toy_mlp feature dimension
+  c.model.critic.head = "features"                   # features (OT-GAN) | scalar (gan/wgan/wgangp critics)
 
   c.optim = ml_collections.ConfigDict()
   c.optim.n_gen = 3            # generator updates per critic update (Algorithm 1)
@@ -62,6 +64,11 @@ def get_config() -> ml_collections.ConfigDict:
     o.eps = 0.0                # Adam epsilon outside the square root
     o.eps_root = 1e-8          # ... and inside it (the official code's placement)
     c.optim[net] = o
+
+  c.baseline = ml_collections.ConfigDict()  # method = gan | wgan | wgangp
+  c.baseline.n_critic = 5      # critic updates per generator update (1 for the DCGAN schedule)
+  c.baseline.gp_weight = 10.0  # WGAN-GP lambda
+  c.baseline.clip_value = 0.01  # WGAN weight clipping bound
 
   c.ot = ml_collections.ConfigDict()
   c.ot.cost = "cosine"         # cosine (the paper) | sqeuclidean (half mean squared distance, toy)

@@ -22,6 +22,7 @@ import ml_collections
 import numpy as np
 
 from otgan_jax import checkpointing
+from otgan_jax import gan_steps
 from otgan_jax import losses
 from otgan_jax import metric_writers
 from otgan_jax import models as models_lib
@@ -33,7 +34,7 @@ from otgan_jax import data as data_lib
 from otgan_jax.data import pipeline
 from otgan_jax.evaluation import evaluators
 
-BATCH_AXIS = 2  # batch["x"] is [n_gen + 1, 2, n, ...]
+BATCH_AXIS = 2  # batch["x"] is [num_updates, draws, n, ...]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -71,7 +72,12 @@ class Experiment:
     self.critic_tx = train_state_lib.make_optimizer(config.optim.critic)
     self.mesh = sharding_lib.make_mesh(config.mesh.shape,
                                        config.mesh.axis_names, devices)
-    self.num_updates = config.optim.n_gen + 1
+    self.method = config.method
+    _check_method(config)
+    if self.method == "otgan":  # 1 critic + n_gen generator updates on X, X'.
+      self.num_updates, self.draws = config.optim.n_gen + 1, 2
+    else:  # n_critic critic updates on one real batch each.
+      self.num_updates, self.draws = config.baseline.n_critic, 1
     self._generators = {}
     self.conditional = config.model.num_classes > 0
     if self.conditional and self.info.num_classes not in (
@@ -117,14 +123,15 @@ class Experiment:
 
   def jit_train_step(self):
     c = self.config
-    step_fn = functools.partial(
-        steps.train_step, generator=self.generator, critic=self.critic,
-        gen_tx=self.gen_tx, critic_tx=self.critic_tx, info=self.info,
-        z_dim=c.model.z_dim, ot_kwargs=ot_kwargs(c.ot),
-        ema_decay=c.optim.ema_decay,
-        freeze_critic_at_step=c.optim.freeze_critic_at_step,
-        random_flip=c.data.random_flip, chunk_size=c.optim.chunk_size,
-        mesh=self.mesh, conditional=self.conditional)
+    if self.method == "otgan":
+      step_fn = self._otgan_step()
+    else:
+      step_fn = functools.partial(
+          gan_steps.train_step, generator=self.generator, critic=self.critic,
+          gen_tx=self.gen_tx, critic_tx=self.critic_tx, info=self.info,
+          z_dim=c.model.z_dim, loss=self.method,
+          gp_weight=c.baseline.gp_weight, clip_value=c.baseline.clip_value,
+          ema_decay=c.optim.ema_decay)
     rep = sharding_lib.replicated(self.mesh)
     state_sharding = jax.tree.map(lambda s: s.sharding, self.abstract_state())
     batch_sharding = {"x": self.batch_sharding()}
@@ -135,6 +142,17 @@ class Experiment:
         in_shardings=(state_sharding, batch_sharding, rep),
         out_shardings=(state_sharding, rep),
         donate_argnums=0)
+
+  def _otgan_step(self):
+    c = self.config
+    return functools.partial(
+        steps.train_step, generator=self.generator, critic=self.critic,
+        gen_tx=self.gen_tx, critic_tx=self.critic_tx, info=self.info,
+        z_dim=c.model.z_dim, ot_kwargs=ot_kwargs(c.ot),
+        ema_decay=c.optim.ema_decay,
+        freeze_critic_at_step=c.optim.freeze_critic_at_step,
+        random_flip=c.data.random_flip, chunk_size=c.optim.chunk_size,
+        mesh=self.mesh, conditional=self.conditional)
 
   def batch_sharding(self):
     return sharding_lib.batch_sharding(self.mesh, BATCH_AXIS)
@@ -156,6 +174,25 @@ class Experiment:
         z_dim=self.config.model.z_dim, info=self.info,
         num_classes=self.config.model.num_classes),
         out_shardings=sharding_lib.replicated(self.mesh))
+
+
+METHODS = ("otgan",) + gan_steps.LOSSES
+
+
+def _check_method(config) -> None:
+  method, head = config.method, config.model.critic.head
+  if method not in METHODS:
+    raise ValueError(f"Unknown config.method {method!r}: use one of "
+                     f"{METHODS}.")
+  want = "features" if method == "otgan" else "scalar"
+  if head != want:
+    raise ValueError(f"config.method={method!r} needs a critic with "
+                     f"head={want!r}: set --config.model.critic.head={want}.")
+  if method != "otgan" and config.model.num_classes > 0:
+    raise ValueError("Conditional training (model.num_classes > 0) is "
+                     "implemented for OT-GAN only (Algorithm 2).")
+  if method != "otgan" and config.baseline.n_critic < 1:
+    raise ValueError("config.baseline.n_critic must be at least 1.")
 
 
 def ot_kwargs(ot: ml_collections.ConfigDict) -> dict[str, Any]:
@@ -321,7 +358,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   batches = pipeline.Prefetcher(
       exp.source, start, config.total_steps, num_updates=exp.num_updates,
       batch_size=config.batch_size, sharding=exp.batch_sharding(),
-      batch_axis=BATCH_AXIS, with_labels=exp.conditional)
+      batch_axis=BATCH_AXIS, with_labels=exp.conditional, draws=exp.draws)
   evaluator, eval_rng = None, jax.random.fold_in(jax.random.key(config.seed), 3)
   if config.evals.metrics and config.evals.every_steps > 0:
     evaluator = evaluators.Evaluator(

@@ -18,8 +18,8 @@ from jax.sharding import NamedSharding
 
 
 def host_batch(source, step: int, *, num_updates: int, batch_size: int,
-               shard_index: int, num_shards: int, with_labels: bool = False
-               ) -> dict[str, np.ndarray]:
+               shard_index: int, num_shards: int, with_labels: bool = False,
+               draws: int = 2) -> dict[str, np.ndarray]:
   """This process's part of the real examples of one train step.
 
   Args:
@@ -30,16 +30,18 @@ def host_batch(source, step: int, *, num_updates: int, batch_size: int,
     shard_index: this process's index.
     num_shards: number of processes.
     with_labels: also return the labels (conditional training).
+    draws: independent real batches per update (2 for OT-GAN's X and X', 1
+      for the adversarial baselines).
 
   Returns:
-    `{"x": [num_updates, 2, n // num_shards, ...]}` raw examples (and
-    `"label": [num_updates, 2, n // num_shards]` int32); update u's X and X'
-    are the source's batches number `(step * num_updates + u) * 2` and that
-    plus one, so X and X' are independent draws.
+    `{"x": [num_updates, draws, n // num_shards, ...]}` raw examples (and
+    `"label": [num_updates, draws, n // num_shards]` int32); update u's
+    batches are the source's batches number `(step * num_updates + u) *
+    draws + j`, so all are independent draws.
   """
-  draws = [[source.sample((step * num_updates + u) * 2 + j, batch_size,
+  draws = [[source.sample((step * num_updates + u) * draws + j, batch_size,
                           shard_index=shard_index, num_shards=num_shards)
-            for j in range(2)] for u in range(num_updates)]
+            for j in range(draws)] for u in range(num_updates)]
   out = {"x": np.stack([np.stack([d["x"] for d in pair]) for pair in draws])}
   if with_labels:
     out["label"] = np.stack([np.stack([d["label"] for d in pair])
@@ -67,7 +69,8 @@ class Prefetcher:
 
   def __init__(self, source, start: int, stop: int, *, num_updates: int,
                batch_size: int, sharding: NamedSharding, batch_axis: int,
-               buffer_size: int = 2, with_labels: bool = False):
+               buffer_size: int = 2, with_labels: bool = False,
+               draws: int = 2):
     self._queue: queue.Queue = queue.Queue(maxsize=buffer_size)
     self._stop = threading.Event()
 
@@ -81,7 +84,7 @@ class Prefetcher:
                                batch_size=batch_size,
                                shard_index=jax.process_index(),
                                num_shards=jax.process_count(),
-                               with_labels=with_labels)
+                               with_labels=with_labels, draws=draws)
             item = (step, global_batch(local, sharding, batch_axis))
           while not self._stop.is_set():
             try:

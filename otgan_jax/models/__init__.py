@@ -9,7 +9,9 @@
   model_config.critic       {widths, strides, hidden, features}
 
 'otgan_conv' reads base_size / widths / out_init_scale and widths / strides;
-'toy_mlp' reads the two ``hidden`` entries and ``critic.features``. Sequences
+'toy_mlp' reads the two ``hidden`` entries and ``critic.features``. Both read
+``critic.head``: 'features' (OT-GAN) or 'scalar' (one output, for the GAN /
+WGAN baselines; the toy critic then has one linear output). Sequences
 may be tuples or lists. Missing keys take the module defaults.
 """
 
@@ -122,9 +124,19 @@ def _build_conv(
       num_classes=num_classes,
   )
   critic = Critic(
-      widths=critic_widths, strides=critic_strides, num_classes=num_classes
+      widths=critic_widths, strides=critic_strides, num_classes=num_classes,
+      head=_head(critic_cfg),
   )
   return generator, critic
+
+
+def _head(critic_cfg: Any) -> str:
+  head = _get(critic_cfg, 'head', 'features')
+  if head not in ('features', 'scalar'):
+    raise ValueError(
+        f'model.critic.head must be "features" or "scalar", got {head!r}.'
+    )
+  return head
 
 
 def _build_toy(
@@ -143,9 +155,10 @@ def _build_toy(
       out_dim=int(data_shape[0]),
       num_classes=num_classes,
   )
+  features = int(_get(critic_cfg, 'features', MLPCritic().features))
   critic = MLPCritic(
       hidden=_ints(_get(critic_cfg, 'hidden', MLPCritic().hidden)),
-      features=int(_get(critic_cfg, 'features', MLPCritic().features)),
+      features=1 if _head(critic_cfg) == 'scalar' else features,
       num_classes=num_classes,
   )
   return generator, critic

@@ -174,11 +174,15 @@ class Critic(nn.Module):
     strides: stride of each conv.
     num_classes: if > 0, condition on labels (one-hot planes concatenated to
       the image channels).
+    head: "features" (OT-GAN: l2-normalised features) or "scalar" (one
+      weight-normalised linear output on the same features: the critic or
+      discriminator of the GAN / WGAN baselines).
   """
 
   widths: Sequence[int] = (128, 256, 512, 1024)
   strides: Sequence[int] = (1, 2, 2, 2)
   num_classes: int = 0
+  head: str = 'features'
 
   @staticmethod
   def feature_dim(
@@ -199,7 +203,7 @@ class Critic(nn.Module):
 
     Returns:
       [batch, feature_dim(x.shape[1:], widths, strides)] features with unit
-      l2 norm per row.
+      l2 norm per row; with head="scalar", [batch, 1] scores.
     """
     if x.ndim != 4:
       raise ValueError(f'Critic expects [B, H, W, C] images, got {x.shape}.')
@@ -220,6 +224,11 @@ class Critic(nn.Module):
       )(h)
       h = layers.crelu(h)
     h = h.reshape(batch, -1)
+    if self.head == 'scalar':
+      return layers.WNDense(1, name='head')(h)
+    if self.head != 'features':
+      raise ValueError(f'Critic head must be "features" or "scalar", got '
+                       f'{self.head!r}.')
     return l2_normalise(h)
 
 
