@@ -14,7 +14,7 @@ def get_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.name = "otgan"             # experiment name; default workdir ./runs/<name>
   c.seed = 0                   # seeds parameters, latents and data order
-  c.method = "otgan"           # otgan | gan (DCGAN, non-saturating) | wgan (clipping) | wgangp
+  c.method = "otgan"           # otgan | gan (DCGAN, non-saturating) | wgan (clipping) | wgangp | assignment
   c.total_steps = 100_000      # train steps; one step = 1 critic + n_gen generator updates
   c.batch_size = 200           # n, the size of EACH of X, X', Y, Y' (global, all devices)
   c.log_every_steps = 100      # metrics to TensorBoard/JSONL and a progress line
@@ -69,6 +69,17 @@ def get_config() -> ml_collections.ConfigDict:
   c.baseline.n_critic = 5      # critic updates per generator update (1 for the DCGAN schedule)
   c.baseline.gp_weight = 10.0  # WGAN-GP lambda
   c.baseline.clip_value = 0.01  # WGAN weight clipping bound
+
+  c.assignment = ml_collections.ConfigDict()  # method = assignment (paper 004)
+  c.assignment.num_reals = 5000       # real points psi spans (a fixed subset of the data)
+  c.assignment.count_samples = 10_000  # generated points assigned per assigner update (~10x num_reals)
+  c.assignment.assigner_steps = 1     # assigner updates per train step
+  c.assignment.generator_steps = 0    # generator updates per step on the last assignment (0: one pass,
+                                      # count_samples // batch_size; batch_size is the generator's batch)
+  c.assignment.assigner_cost = "sqeuclidean"   # sqeuclidean | psnr (pairwise, over all reals)
+  c.assignment.generator_cost = "sqeuclidean"  # sqeuclidean | psnr | ssim (5 - 5 SSIM)
+  c.assignment.chunk_size = 1000      # reals per block of the exact assignment (and samples per generator call)
+  c.assignment.assigner_hidden = (1024, 1024, 512, 512)  # assigner MLP (leaky ReLU)
 
   c.ot = ml_collections.ConfigDict()
   c.ot.cost = "cosine"         # cosine (the paper) | sqeuclidean (half mean squared distance, toy)

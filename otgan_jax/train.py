@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from otgan_jax import assignment_steps
 from otgan_jax import checkpointing
 from otgan_jax import gan_steps
 from otgan_jax import losses
@@ -68,6 +69,9 @@ class Experiment:
     self.info = info
     self.generator, self.critic = models_lib.build_models(
         config.model, self.info.shape)
+    if config.method == "assignment":  # The critic is the assigner psi.
+      self.critic = models_lib.Assigner(
+          hidden=tuple(config.assignment.assigner_hidden))
     self.gen_tx = train_state_lib.make_optimizer(config.optim.generator)
     self.critic_tx = train_state_lib.make_optimizer(config.optim.critic)
     self.mesh = sharding_lib.make_mesh(config.mesh.shape,
@@ -76,9 +80,12 @@ class Experiment:
     _check_method(config)
     if self.method == "otgan":  # 1 critic + n_gen generator updates on X, X'.
       self.num_updates, self.draws = config.optim.n_gen + 1, 2
-    else:  # n_critic critic updates on one real batch each.
-      self.num_updates, self.draws = config.baseline.n_critic, 1
+    else:  # n_critic critic updates on one real batch each (the assignment
+      # method reads its reals once, not per step: one small unused batch).
+      self.num_updates, self.draws = (
+          1 if self.method == "assignment" else config.baseline.n_critic, 1)
     self._generators = {}
+    self._reals = None
     self.conditional = config.model.num_classes > 0
     if self.conditional and self.info.num_classes not in (
         None, config.model.num_classes):
@@ -125,6 +132,8 @@ class Experiment:
     c = self.config
     if self.method == "otgan":
       step_fn = self._otgan_step()
+    elif self.method == "assignment":
+      return self._assignment_step()
     else:
       step_fn = functools.partial(
           gan_steps.train_step, generator=self.generator, critic=self.critic,
@@ -142,6 +151,41 @@ class Experiment:
         in_shardings=(state_sharding, batch_sharding, rep),
         out_shardings=(state_sharding, rep),
         donate_argnums=0)
+
+  def assignment_reals(self) -> jax.Array:
+    """The assignment method's real points, normalised, replicated."""
+    if self._reals is None:
+      num = self.config.assignment.num_reals
+      size = getattr(self.source, "num_examples", None)
+      if size is not None and num > size:
+        raise ValueError(f"config.assignment.num_reals={num} but "
+                         f"{self.info.name} has {size} examples.")
+      # A fixed subset: the first `num` of the seed's epoch-0 order.
+      x = data_lib.normalize(self.source.sample(0, num)["x"], self.info)
+      self._reals = jax.device_put(np.asarray(x, np.float32),
+                                   sharding_lib.replicated(self.mesh))
+    return self._reals
+
+  def _assignment_step(self):
+    c, a = self.config, self.config.assignment
+    steps_per_pass = a.count_samples // c.batch_size
+    step_fn = functools.partial(
+        assignment_steps.train_step, generator=self.generator,
+        assigner=self.critic, gen_tx=self.gen_tx, assigner_tx=self.critic_tx,
+        z_dim=c.model.z_dim, count_samples=a.count_samples,
+        assigner_steps=a.assigner_steps,
+        generator_steps=a.generator_steps or steps_per_pass,
+        batch_size=c.batch_size, assigner_cost=a.assigner_cost,
+        generator_cost=a.generator_cost, chunk_size=a.chunk_size,
+        ema_decay=c.optim.ema_decay,
+        constrain=steps.batch_constraint(self.mesh))
+    rep = sharding_lib.replicated(self.mesh)
+    state_sharding = jax.tree.map(lambda s: s.sharding, self.abstract_state())
+    jitted = jax.jit(step_fn, in_shardings=(
+        state_sharding, {"x": self.batch_sharding()}, rep, rep),
+                     out_shardings=(state_sharding, rep), donate_argnums=0)
+    reals = self.assignment_reals()
+    return lambda state, batch, rng: jitted(state, batch, rng, reals)
 
   def _otgan_step(self):
     c = self.config
@@ -176,7 +220,7 @@ class Experiment:
         out_shardings=sharding_lib.replicated(self.mesh))
 
 
-METHODS = ("otgan",) + gan_steps.LOSSES
+METHODS = ("otgan",) + gan_steps.LOSSES + ("assignment",)
 
 
 def _check_method(config) -> None:
@@ -185,7 +229,7 @@ def _check_method(config) -> None:
     raise ValueError(f"Unknown config.method {method!r}: use one of "
                      f"{METHODS}.")
   want = "features" if method == "otgan" else "scalar"
-  if head != want:
+  if head != want and method != "assignment":
     raise ValueError(f"config.method={method!r} needs a critic with "
                      f"head={want!r}: set --config.model.critic.head={want}.")
   if method != "otgan" and config.model.num_classes > 0:
@@ -193,6 +237,16 @@ def _check_method(config) -> None:
                      "implemented for OT-GAN only (Algorithm 2).")
   if method != "otgan" and config.baseline.n_critic < 1:
     raise ValueError("config.baseline.n_critic must be at least 1.")
+  if method == "assignment":
+    a = config.assignment
+    if a.count_samples < config.batch_size:
+      raise ValueError(
+          f"config.assignment.count_samples={a.count_samples} must be at "
+          f"least config.batch_size={config.batch_size} (the generator's "
+          "mini-batches are drawn from the assigned samples).")
+    if a.assigner_steps < 1 or a.chunk_size < 1:
+      raise ValueError("config.assignment.assigner_steps and chunk_size must "
+                       "be positive.")
 
 
 def ot_kwargs(ot: ml_collections.ConfigDict) -> dict[str, Any]:

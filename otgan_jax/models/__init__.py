@@ -19,6 +19,7 @@ from typing import Any, Mapping, Sequence, Tuple
 
 import flax.linen as nn
 
+from otgan_jax.models.assigner import Assigner
 from otgan_jax.models.layers import WNConv
 from otgan_jax.models.layers import WNDense
 from otgan_jax.models.layers import crelu
@@ -34,6 +35,7 @@ from otgan_jax.models.toy import MLPCritic
 from otgan_jax.models.toy import MLPGenerator
 
 __all__ = [
+    'Assigner',
     'Critic',
     'Generator',
     'MLPCritic',
