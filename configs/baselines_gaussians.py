@@ -30,7 +30,6 @@ def get_config(arg=None):
     raise ValueError(f"Unknown variant {method!r}: gan | wgan | wgangp.")
   c = common.get_config()
   c.name = f"{method}_gaussians"
-  c.method = method
   c.total_steps = 4000
   c.batch_size = 256
   c.log_every_steps = 500
@@ -42,15 +41,9 @@ def get_config(arg=None):
   c.model.z_dim = 2
   c.model.generator.hidden = (256, 256, 256)
   c.model.critic.hidden = (256, 256, 256)
-  c.model.critic.head = "scalar"
   c.optim.ema_decay = 0.0
-  lr, b2 = {"gan": (2e-4, 0.999), "wgan": (5e-5, 0.999),
-            "wgangp": (1e-3, 0.9)}[method]
-  for net in ("generator", "critic"):
-    c.optim[net].learning_rate = lr
-    c.optim[net].b1 = 0.5
-    c.optim[net].b2 = b2
-  c.baseline.n_critic = 1 if method == "gan" else 5
+  common.set_baseline(c, method,
+                      learning_rate=1e-3 if method == "wgangp" else None)
   c.evals.metrics = "modes,reverse_kl,w1"
   c.evals.every_steps = 1000
   c.evals.num_samples = 2500

@@ -33,7 +33,6 @@ def get_config(arg=None):
   data = "fashion_mnist" if fashion else "mnist"
   c = common.get_config()
   c.name = f"{method}_{data}"
-  c.method = method
   c.data.name = data
   c.data.source = "files"
   c.total_steps = 50_000
@@ -45,14 +44,7 @@ def get_config(arg=None):
   c.model.generator.widths = (512, 256, 128)
   c.model.critic.widths = (64, 128, 256)
   c.model.critic.strides = (2, 2, 1)
-  c.model.critic.head = "scalar"
-  lr, b2 = {"gan": (2e-4, 0.999), "wgan": (5e-5, 0.999),
-            "wgangp": (1e-4, 0.9)}[method]
-  for net in ("generator", "critic"):
-    c.optim[net].learning_rate = lr
-    c.optim[net].b1 = 0.5
-    c.optim[net].b2 = b2
-  c.baseline.n_critic = 1 if method == "gan" else 5
+  common.set_baseline(c, method)
   c.evals.metrics = "w1,classifier_score,classifier_fd"
   c.evals.every_steps = 10_000
   c.evals.num_samples = 10_000

@@ -115,3 +115,23 @@ def get_config() -> ml_collections.ConfigDict:
   c.mesh.shape = (-1,)         # devices per mesh axis; -1 = all remaining devices
   c.mesh.axis_names = ("data",)  # the batch is split over the "data" axis
   return c
+
+
+# The baselines' published optimizer settings: learning rate, Adam beta2
+# (beta1 0.5 for all), critic updates per generator update.
+BASELINE_OPTIM = {"gan": (2e-4, 0.999, 1),      # DCGAN
+                  "wgan": (5e-5, 0.999, 5),     # WGAN (RMSProp in the paper)
+                  "wgangp": (1e-4, 0.9, 5)}     # WGAN-GP
+
+
+def set_baseline(c: ml_collections.ConfigDict, method: str, *,
+                 learning_rate: float | None = None) -> None:
+  """Configures `c` for a baseline: method, scalar critic, optimizers."""
+  lr, b2, n_critic = BASELINE_OPTIM[method]
+  c.method = method
+  c.model.critic.head = "scalar"
+  for net in ("generator", "critic"):
+    c.optim[net].learning_rate = learning_rate or lr
+    c.optim[net].b1 = 0.5
+    c.optim[net].b2 = b2
+  c.baseline.n_critic = n_critic

@@ -36,11 +36,13 @@ Choices the paper leaves open (ours, documented in the config):
   vectors initialised to 0, so F starts as the identity and Algorithm 1's
   first assignment is the plain squared-L2 one; the leaves then learn a
   smooth, input-dependent shift. A translation `z_r = z_g + c` is then exactly
-  representable. `residual=False` is the paper's literal form (F is the leaf
-  mixture alone), with leaves drawn from `N(0, leaf_init_std**2)`; it maps
-  every input near the origin at first, so a nearest-neighbour assignment
-  starts by sending every generated latent to the real one nearest the
-  origin.
+  representable. While the leaves are all zero the output does not depend on
+  the routing, so the first Adam step of Algorithm 1 moves only the leaves;
+  thresholds and temperatures learn from the second on. `residual=False` is
+  the paper's literal form (F is the leaf mixture alone), with leaves drawn
+  from `N(0, leaf_init_std**2)`; it maps every input near the origin at
+  first, so a nearest-neighbour assignment starts by sending every generated
+  latent to the real one nearest the origin.
 """
 
 from __future__ import annotations
@@ -102,7 +104,7 @@ def leaf_probabilities(p_left: Array) -> Array:
     the last axis.
   """
   num_nodes = p_left.shape[-1]
-  depth = int(np.log2(num_nodes + 1))
+  depth = (num_nodes + 1).bit_length() - 1
   if 2**depth - 1 != num_nodes:
     raise ValueError(f'{num_nodes} decision nodes is not 2**depth - 1.')
   mu = jnp.ones(p_left.shape[:-1] + (1,), p_left.dtype)

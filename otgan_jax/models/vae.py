@@ -250,8 +250,10 @@ def train_vae(data: np.ndarray | Array, *, model: nn.Module, steps: int,
   tx = optax.adam(learning_rate)
   opt_state = tx.init(params)
 
+  # The data set is an argument, not a closed-over constant baked into the
+  # compiled program.
   @jax.jit
-  def step_fn(params, opt_state, step):
+  def step_fn(params, opt_state, data, step):
     idx_rng, z_rng = jax.random.split(jax.random.fold_in(rng, step))
     idx = jax.random.randint(idx_rng, (batch_size,), 0, data.shape[0])
     (_, aux), grads = jax.value_and_grad(vae_loss, has_aux=True)(
@@ -260,7 +262,7 @@ def train_vae(data: np.ndarray | Array, *, model: nn.Module, steps: int,
     return optax.apply_updates(params, updates), opt_state, aux
 
   for step in range(steps):
-    params, opt_state, aux = step_fn(params, opt_state, step)
+    params, opt_state, aux = step_fn(params, opt_state, data, step)
     if (step + 1) % log_every == 0 or step + 1 == steps:
       aux = jax.device_get(aux)
       if not all(np.isfinite(v) for v in aux.values()):

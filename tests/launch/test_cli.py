@@ -10,20 +10,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
 
 
-def run(*args, check=True):
-  proc = subprocess.run([sys.executable, "-m", *args], cwd=ROOT,
-                        capture_output=True, text=True, timeout=600)
-  if check and proc.returncode:
-    raise AssertionError(f"{args} failed:\n{proc.stderr[-4000:]}")
-  return proc
 
 
-def test_train_twice_resumes_then_sample(tmp_path):
+def test_train_twice_resumes_then_sample(tmp_path, cli):
   workdir = str(tmp_path / "run")
-  first = run("launch.train", "--config=configs/test.py", f"--workdir={workdir}",
+  first = cli("launch.train", "--config=configs/test.py", f"--workdir={workdir}",
               "--config.total_steps=3")
   assert "Initialised a new run" in first.stderr
-  second = run("launch.train", "--config=configs/test.py",
+  second = cli("launch.train", "--config=configs/test.py",
                f"--workdir={workdir}", "--config.total_steps=6")
   assert "Resumed from" in second.stderr and "at step 3" in second.stderr
   assert "step 6/6" in second.stderr and "ETA" in second.stderr
@@ -32,7 +26,7 @@ def test_train_twice_resumes_then_sample(tmp_path):
   assert os.path.exists(os.path.join(workdir, "config_resumed_at_3.json"))
 
   out = str(tmp_path / "s" / "samples.npz")
-  run("launch.sample", f"--workdir={workdir}", "--num=37", f"--out={out}")
+  cli("launch.sample", f"--workdir={workdir}", "--num=37", f"--out={out}")
   samples = np.load(out)["samples"]
   assert samples.shape == (37, 8, 8, 1) and samples.dtype == np.float32
   assert np.isfinite(samples).all()
@@ -41,27 +35,27 @@ def test_train_twice_resumes_then_sample(tmp_path):
   assert os.path.getsize(str(tmp_path / "s" / "samples.png")) > 0
 
 
-def test_vector_data_sample_gives_a_scatter_plot(tmp_path):
+def test_vector_data_sample_gives_a_scatter_plot(tmp_path, cli):
   workdir = str(tmp_path / "run")
-  run("launch.train", "--config=configs/test.py:gaussians",
+  cli("launch.train", "--config=configs/test.py:gaussians",
       f"--workdir={workdir}", "--config.total_steps=2")
   out = str(tmp_path / "g.npz")
-  run("launch.sample", f"--workdir={workdir}", "--num=50", f"--out={out}")
+  cli("launch.sample", f"--workdir={workdir}", "--num=50", f"--out={out}")
   assert np.load(out)["samples"].shape == (50, 2)
   assert os.path.getsize(str(tmp_path / "g.png")) > 0
 
 
-def test_config_typo_is_an_error():
-  proc = run("launch.train", "--config=configs/test.py",
+def test_config_typo_is_an_error(cli):
+  proc = cli("launch.train", "--config=configs/test.py",
              "--config.ot.epsilom=0.1", check=False)
   assert proc.returncode != 0
   assert 'Did you mean "epsilon"' in proc.stderr
 
 
-def test_bad_data_folder_is_a_clear_error(tmp_path):
+def test_bad_data_folder_is_a_clear_error(tmp_path, cli):
   os.makedirs(tmp_path / "empty")
   workdir = tmp_path / "run"
-  proc = run("launch.train", "--config=configs/otgan_mnist.py:smoke",
+  proc = cli("launch.train", "--config=configs/otgan_mnist.py:smoke",
              f"--workdir={workdir}", f"--config.data.data_dir={tmp_path}/empty",
              check=False)
   assert proc.returncode != 0
@@ -70,12 +64,12 @@ def test_bad_data_folder_is_a_clear_error(tmp_path):
   assert not os.path.exists(workdir)
 
 
-def test_sample_without_a_run_is_a_clear_error(tmp_path):
-  proc = run("launch.sample", f"--workdir={tmp_path}", check=False)
+def test_sample_without_a_run_is_a_clear_error(tmp_path, cli):
+  proc = cli("launch.sample", f"--workdir={tmp_path}", check=False)
   assert proc.returncode != 0 and "config.json" in proc.stderr
 
 
-def test_sigterm_saves_a_checkpoint_and_the_run_resumes(tmp_path):
+def test_sigterm_saves_a_checkpoint_and_the_run_resumes(tmp_path, cli):
   import signal  # pylint: disable=g-import-not-at-top
   import time  # pylint: disable=g-import-not-at-top
   workdir = tmp_path / "run"
@@ -95,7 +89,7 @@ def test_sigterm_saves_a_checkpoint_and_the_run_resumes(tmp_path):
   assert "Stopped at step" in stderr
   saved = [int(s) for s in os.listdir(workdir / "checkpoints")]
   assert len(saved) == 1 and 2 <= saved[0] < 100000
-  resumed = run("launch.train", "--config=configs/test.py",
+  resumed = cli("launch.train", "--config=configs/test.py",
                 f"--workdir={workdir}", f"--config.total_steps={saved[0] + 1}",
                 "--config.log_every_steps=1", "--config.ckpt.every_steps=100000")
   assert f"at step {saved[0]}" in resumed.stderr

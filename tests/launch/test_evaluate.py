@@ -4,24 +4,12 @@ import glob
 import importlib.util
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 from configs import test as test_config
 from otgan_jax import train
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
-    __file__))))
-
-
-def run(*args, check=True):
-  proc = subprocess.run([sys.executable, "-m", *args], cwd=ROOT,
-                        capture_output=True, text=True, timeout=600)
-  if check and proc.returncode:
-    raise AssertionError(f"{args} failed:\n{proc.stderr[-4000:]}")
-  return proc
 
 
 def _toy_config(seed=0):
@@ -35,7 +23,8 @@ def _toy_config(seed=0):
   return c
 
 
-def test_evals_during_training_then_launch_evaluate_then_tables(tmp_path):
+def test_evals_during_training_then_launch_evaluate_then_tables(
+    tmp_path, cli):
   for seed in (0, 1):
     train.train_and_evaluate(_toy_config(seed), str(tmp_path / f"s{seed}"))
   files = sorted(glob.glob(str(tmp_path / "s0" / "eval" / "step_*.json")))
@@ -52,17 +41,17 @@ def test_evals_during_training_then_launch_evaluate_then_tables(tmp_path):
 
   # The command line evaluates a checkpoint with other settings.
   out = tmp_path / "eval.json"
-  run("launch.evaluate", f"--workdir={tmp_path / 's0'}", "--metrics=w1,modes",
+  cli("launch.evaluate", f"--workdir={tmp_path / 's0'}", "--metrics=w1,modes",
       "--num_samples=200", f"--out={out}")
   assert set(json.load(open(out))["metrics"]) >= {"w1/exact", "modes/covered"}
-  bad = run("launch.evaluate", f"--workdir={tmp_path / 's0'}",
+  bad = cli("launch.evaluate", f"--workdir={tmp_path / 's0'}",
             "--metrics=fidd", check=False)
   assert bad.returncode != 0 and "Unknown metric" in bad.stderr
   assert "Traceback" not in bad.stderr
 
   # Tables: both seeds in one row, mean and std, beside the papers' rows.
   prefix = tmp_path / "tables"
-  run("launch.tables", f"--runs={tmp_path}/s*", f"--out={prefix}")
+  cli("launch.tables", f"--runs={tmp_path}/s*", f"--out={prefix}")
   text = open(f"{prefix}.md").read()
   assert "| test_gaussians | w1/exact |" in text
   row = [l for l in text.splitlines()
