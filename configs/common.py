@@ -14,7 +14,7 @@ def get_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.name = "otgan"             # experiment name; default workdir ./runs/<name>
   c.seed = 0                   # seeds parameters, latents and data order
-  c.method = "otgan"           # otgan | gan (DCGAN, non-saturating) | wgan (clipping) | wgangp | assignment
+  c.method = "otgan"           # otgan | gan (DCGAN, non-saturating) | wgan (clipping) | wgangp | potgan | assignment
   c.total_steps = 100_000      # train steps; one step = 1 critic + n_gen generator updates
   c.batch_size = 200           # n, the size of EACH of X, X', Y, Y' (global, all devices)
   c.log_every_steps = 100      # metrics to TensorBoard/JSONL and a progress line
@@ -69,6 +69,21 @@ def get_config() -> ml_collections.ConfigDict:
   c.baseline.n_critic = 5      # critic updates per generator update (1 for the DCGAN schedule)
   c.baseline.gp_weight = 10.0  # WGAN-GP lambda
   c.baseline.clip_value = 0.01  # WGAN weight clipping bound
+
+  c.potgan = ml_collections.ConfigDict()  # method = potgan (WGAN-GP + the POT regulariser)
+  c.potgan.encoder_path = ""    # frozen VAE encoder .npz (+ .sha256); "" = pretrain one into workdir/vae_encoder.npz
+  c.potgan.latent_dim = 128     # the VAE's latent dimension (the paper: 128)
+  c.potgan.vae_steps = 5000     # VAE pretraining (when no encoder_path)
+  c.potgan.vae_batch_size = 128
+  c.potgan.vae_learning_rate = 1e-3
+  c.potgan.vae_examples = 60_000  # training examples the VAE sees (capped at the data set)
+  c.potgan.weight = 0.01        # lambda_POT, multiplying the SUM over the batch and latent dims
+  c.potgan.forest_trees = 16    # latent transformation forest F (sizes unstated in the paper)
+  c.potgan.forest_depth = 4
+  c.potgan.forest_steps = 10    # Algorithm 1 iterations (assignment, Adam step on F) per generator update
+  c.potgan.forest_learning_rate = 0.01
+  c.potgan.assignment = "covering"  # covering (each real latent to its nearest F(z_g): the paper's
+                                    # Algorithm 1) | nearest (each F(z_g) to its nearest real) | hungarian
 
   c.assignment = ml_collections.ConfigDict()  # method = assignment (paper 004)
   c.assignment.num_reals = 5000       # real points psi spans (a fixed subset of the data)

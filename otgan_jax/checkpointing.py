@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -42,7 +43,8 @@ class Checkpointer:
     return self._manager.reached_preemption(step)
 
   def save(self, step: int, state: Any) -> None:
-    self._manager.save(step, args=ocp.args.StandardSave(state), force=True)
+    self._manager.save(step, args=ocp.args.StandardSave(_to_tree(state)),
+                       force=True)
 
   def restore(self, abstract_state: Any, step: int | None = None) -> Any:
     """Restores `step` (default: the latest) with the shardings of the target.
@@ -65,8 +67,9 @@ class Checkpointer:
     abstract_state = jax.tree.map(ocp.utils.to_shape_dtype_struct,
                                   abstract_state)
     try:
-      return self._manager.restore(
-          step, args=ocp.args.StandardRestore(abstract_state))
+      restored = self._manager.restore(
+          step, args=ocp.args.StandardRestore(_to_tree(abstract_state)))
+      return _from_tree(abstract_state, restored)
     except Exception as e:  # Orbax raises many types for bad files.
       path = os.path.join(self.directory, str(step))
       raise CheckpointError(
@@ -83,3 +86,21 @@ class Checkpointer:
   def close(self) -> None:
     self._manager.wait_until_finished()
     self._manager.close()
+
+
+def _to_tree(state: Any) -> Any:
+  """A dataclass state as a dict of its non-None fields (else unchanged).
+
+  Checkpoints then hold only the fields a method uses, so a field added later
+  with a None default (`TrainState.extra`) leaves older checkpoints readable.
+  """
+  if dataclasses.is_dataclass(state):
+    return {f.name: getattr(state, f.name) for f in dataclasses.fields(state)
+            if getattr(state, f.name) is not None}
+  return state
+
+
+def _from_tree(like: Any, tree: Any) -> Any:
+  if dataclasses.is_dataclass(like):
+    return like.replace(**tree)
+  return tree

@@ -1,14 +1,21 @@
-"""Pure train step of the adversarial baselines: GAN (DCGAN), WGAN, WGAN-GP.
+"""Pure train step of the adversarial methods: GAN (DCGAN), WGAN, WGAN-GP and
+POT-GAN.
 
 One train step is `n_critic` critic updates, each on its own real batch and a
 freshly generated one, then one generator update (Arjovsky et al.'s and
 Gulrajani et al.'s Algorithm 1; `n_critic = 1` is the DCGAN schedule). The
 networks and the state are OT-GAN's, with the critic ending in one scalar
-(`model.critic.head = "scalar"`).
+(`model.critic.head = "scalar"`). POT-GAN (Avraham et al., Algorithm 2) is
+WGAN-GP whose generator also minimises `lambda_POT * sum_i ||z_r,sigma(i) -
+F(z_g,i)||^2` in a frozen VAE encoder's latent space, with the latent
+transformation forest F and the assignment sigma refitted before each
+generator update (Algorithm 1, `losses.potgan.fit_forest`); F's parameters
+and the encoder's live in `state.extra`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import flax.linen as nn
@@ -18,10 +25,34 @@ import optax
 
 from otgan_jax import data as data_lib
 from otgan_jax.losses import gan as gan_losses
+from otgan_jax.losses import potgan
+from otgan_jax.models import vae as vae_lib
 from otgan_jax.train_state import TrainState
 from otgan_jax.train_state import sample_latent
 
-LOSSES = ("gan", "wgan", "wgangp")
+LOSSES = ("gan", "wgan", "wgangp", "potgan")
+
+
+@dataclasses.dataclass(frozen=True)
+class PotSettings:
+  """POT-GAN's regulariser: the frozen encoder Q, the forest F, Algorithm 1.
+
+  Attributes:
+    encoder: the VAE module whose posterior mean is Q (params in
+      `state.extra["encoder"]`).
+    forest: the LatentTransformationForest (params in
+      `state.extra["forest"]`).
+    weight: lambda_POT, multiplying the SUM over the batch (0.01 in the paper).
+    forest_steps: Algorithm 1 iterations before each generator update.
+    forest_learning_rate: Adam's learning rate for F.
+    assignment: "nearest", "hungarian" or "covering" (losses.potgan).
+  """
+  encoder: nn.Module
+  forest: nn.Module
+  weight: float
+  forest_steps: int
+  forest_learning_rate: float
+  assignment: str
 
 
 def _adversarial_losses(loss: str, real_scores, fake_scores):
@@ -35,7 +66,8 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array,
                gen_tx: optax.GradientTransformation,
                critic_tx: optax.GradientTransformation,
                info: data_lib.DatasetInfo, z_dim: int, loss: str,
-               gp_weight: float, clip_value: float, ema_decay: float
+               gp_weight: float, clip_value: float, ema_decay: float,
+               pot: PotSettings | None = None
                ) -> tuple[TrainState, dict[str, jax.Array]]:
   """`n_critic` critic updates, then one generator update.
 
@@ -48,12 +80,13 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array,
     gen_tx, critic_tx: their optimizers.
     info: dataset info (raw range) for normalisation.
     z_dim: latent dimension.
-    loss: "gan" (non-saturating, DCGAN), "wgan" (weight clipping) or
-      "wgangp" (gradient penalty).
+    loss: "gan" (non-saturating, DCGAN), "wgan" (weight clipping),
+      "wgangp" (gradient penalty) or "potgan" (WGAN-GP + the POT term).
     gp_weight: WGAN-GP's lambda (10 in the paper).
     clip_value: WGAN's clipping bound c (0.01 in the paper), applied to all
       critic parameters after each update.
     ema_decay: generator EMA decay.
+    pot: POT-GAN's settings (required for loss="potgan").
 
   Returns:
     The new state and a flat dict of scalar metrics.
@@ -77,7 +110,7 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array,
       real_s, fake_s = jnp.split(scores, 2, axis=0)
       value, _ = _adversarial_losses(loss, real_s, fake_s)
       penalty = jnp.zeros((), jnp.float32)
-      if loss == "wgangp":
+      if loss in ("wgangp", "potgan"):
         penalty = gan_losses.gradient_penalty(
             lambda x: critic.apply(c, x), real_u, fake, gp_rng)
       gap = jnp.mean(real_s) - jnp.mean(fake_s)
@@ -97,11 +130,20 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array,
                    (state.critic_params, state.critic_opt_state),
                    (real, rngs[:-1]), unroll=True))
 
+  z = sample_latent(rngs[-1], n, z_dim)
+  extra, pot_metrics, regulariser = state.extra, {}, None
+  if loss == "potgan":
+    extra, regulariser, pot_metrics = _pot_term(
+        pot, state, generator, real[-1], z)
+
   def gen_objective(g):
-    fake = generator.apply(g, sample_latent(rngs[-1], n, z_dim))
+    fake = generator.apply(g, z)
     fake_s = critic.apply(critic_params, fake)
     # The generator's loss needs only the fake scores.
-    return _adversarial_losses(loss, jnp.zeros_like(fake_s), fake_s)[1]
+    value = _adversarial_losses(loss, jnp.zeros_like(fake_s), fake_s)[1]
+    if regulariser is not None:
+      value = value + pot.weight * regulariser(fake)
+    return value
 
   gen_value, grads = jax.value_and_grad(gen_objective)(state.gen_params)
   updates, gen_opt_state = gen_tx.update(grads, state.gen_opt_state,
@@ -112,7 +154,7 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array,
   new_state = state.replace(
       step=state.step + 1, gen_params=gen_params, critic_params=critic_params,
       gen_opt_state=gen_opt_state, critic_opt_state=critic_opt_state,
-      ema_params=ema_params)
+      ema_params=ema_params, extra=extra)
   metrics: dict[str, Any] = {
       "loss/critic": jnp.mean(values),
       "loss/generator": gen_value,
@@ -120,6 +162,37 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array,
       "grad_norm/generator": optax.global_norm(grads),
       "critic/gap": jnp.mean(gaps),
   }
-  if loss == "wgangp":
+  if loss in ("wgangp", "potgan"):
     metrics["critic/gradient_penalty"] = jnp.mean(penalties)
+  metrics.update(pot_metrics)
   return new_state, metrics
+
+
+def _pot_term(pot: PotSettings, state: TrainState, generator: nn.Module,
+              real: jax.Array, z: jax.Array):
+  """Refits F and sigma (Algorithm 1); returns the generator's POT term.
+
+  Returns:
+    The new `extra` (F updated), `regulariser(fake) -> scalar` (F, sigma and
+    the real latents held constant) and metrics.
+  """
+  encoder_params = state.extra["encoder"]
+
+  def encode(x):
+    return vae_lib.encode_mean(encoder_params, x, model=pot.encoder)
+
+  z_r = jax.lax.stop_gradient(encode(real))
+  z_g = jax.lax.stop_gradient(encode(generator.apply(state.gen_params, z)))
+  forest_params, sigma, aux = potgan.fit_forest(
+      state.extra["forest"], z_r, z_g, forest=pot.forest,
+      steps=pot.forest_steps, learning_rate=pot.forest_learning_rate,
+      assignment=pot.assignment)
+
+  def regulariser(fake):
+    f_zg = pot.forest.apply(forest_params, encode(fake))
+    pairs = potgan.assigned_pairs(z_r, f_zg, sigma, assignment=pot.assignment)
+    return potgan.pot_regulariser(*pairs)
+
+  metrics = {"pot/matching_cost": aux["cost_final"],
+             "pot/unique_fraction": aux["unique_fraction"]}
+  return dict(state.extra, forest=forest_params), regulariser, metrics

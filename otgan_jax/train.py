@@ -34,6 +34,9 @@ from otgan_jax import visualize
 from otgan_jax import data as data_lib
 from otgan_jax.data import pipeline
 from otgan_jax.evaluation import evaluators
+from otgan_jax.losses import potgan as potgan_losses
+from otgan_jax.models import forest as forest_lib
+from otgan_jax.models import vae as vae_lib
 
 BATCH_AXIS = 2  # batch["x"] is [num_updates, draws, n, ...]
 
@@ -86,6 +89,8 @@ class Experiment:
           1 if self.method == "assignment" else config.baseline.n_critic, 1)
     self._generators = {}
     self._reals = None
+    self.pot = _pot_settings(config, self.info) if (
+        config.method == "potgan") else None
     self.conditional = config.model.num_classes > 0
     if self.conditional and self.info.num_classes not in (
         None, config.model.num_classes):
@@ -103,20 +108,70 @@ class Experiment:
                                      jnp.float32)
     init_labels = (jax.ShapeDtypeStruct((num,), jnp.int32)
                    if self.conditional else None)
+    encoder = None
+    if self.method == "potgan":
+      encoder = jax.eval_shape(self._vae_encoder_init, jax.random.key(0))
     shapes = jax.eval_shape(self._init_fn, jax.random.key(0), init_real,
-                            init_labels)
+                            init_labels, encoder)
     rep = sharding_lib.replicated(self.mesh)
     return jax.tree.map(
         lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=rep), shapes)
 
-  def _init_fn(self, rng, real, labels=None):
-    return train_state_lib.init_state(
+  def _init_fn(self, rng, real, labels=None, encoder=None):
+    state = train_state_lib.init_state(
         rng, real, generator=self.generator, critic=self.critic,
         gen_tx=self.gen_tx, critic_tx=self.critic_tx,
         z_dim=self.config.model.z_dim, labels=labels)
+    if self.method == "potgan":
+      latent = jnp.zeros((1, self.config.potgan.latent_dim))
+      forest = self.pot.forest.init(jax.random.fold_in(rng, 7), latent)
+      state = state.replace(extra={"forest": forest, "encoder": encoder})
+    return state
 
-  def init_state(self) -> train_state_lib.TrainState:
-    """Fresh state, weight norm initialised on a deterministic real batch."""
+  def _vae_encoder_init(self, rng):
+    x = jnp.zeros((1,) + tuple(self.info.shape))
+    params = self.pot.encoder.init(rng, x, rng)
+    return {"params": {"encoder": params["params"]["encoder"]}}
+
+  def load_encoder(self, path: str):
+    """The frozen VAE encoder of POT-GAN, hash-checked and shape-checked."""
+    params, _ = vae_lib.load_encoder(path)
+    want = jax.eval_shape(self._vae_encoder_init, jax.random.key(0))
+    got = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype),
+                       params)
+    if jax.tree.structure(want) != jax.tree.structure(got) or any(
+        a.shape != b.shape for a, b in zip(jax.tree.leaves(want),
+                                           jax.tree.leaves(got))):
+      raise ValueError(
+          f"The encoder in {path} does not match this config's VAE "
+          f"(config.potgan.latent_dim={self.config.potgan.latent_dim}, data "
+          f"{self.info.shape}); pass a matching --config.potgan.encoder_path "
+          "or leave it empty to train one.")
+    return params
+
+  def train_encoder(self, path: str):
+    """Pretrains POT-GAN's VAE on the training data; saves its encoder."""
+    c = self.config.potgan
+    num = getattr(self.source, "num_examples", None) or c.vae_examples
+    data = data_lib.normalize(
+        self.source.sample(0, min(num, c.vae_examples))["x"], self.info)
+    logging.info("POT-GAN: training the VAE (%d steps on %d examples) ...",
+                 c.vae_steps, len(data))
+    params = vae_lib.train_vae(
+        np.asarray(data, np.float32), model=self.pot.encoder,
+        steps=c.vae_steps, batch_size=c.vae_batch_size,
+        learning_rate=c.vae_learning_rate, seed=self.config.seed)
+    vae_lib.save_encoder(path, params, {
+        "vae": vae_lib.vae_config(self.pot.encoder), "data": self.info.name,
+        "steps": c.vae_steps})
+    logging.info("POT-GAN: encoder saved to %s", path)
+
+  def init_state(self, encoder=None) -> train_state_lib.TrainState:
+    """Fresh state, weight norm initialised on a deterministic real batch.
+
+    Args:
+      encoder: POT-GAN's frozen encoder params (`load_encoder`); else None.
+    """
     num = self.config.model.init_batch_size
     # Draws from far past any training step, so init data is its own sample.
     sample = self.source.sample(2**30, num)
@@ -126,7 +181,11 @@ class Experiment:
     rep = sharding_lib.replicated(self.mesh)
     init = jax.jit(self._init_fn, out_shardings=rep)
     rng = jax.random.fold_in(jax.random.key(self.config.seed), 0)
-    return init(rng, jax.device_put(real, rep), jax.device_put(labels, rep))
+    if self.method == "potgan" and encoder is None:
+      raise ValueError("POT-GAN needs its VAE encoder: init_state(encoder="
+                       "exp.load_encoder(path)).")
+    return init(rng, jax.device_put(real, rep), jax.device_put(labels, rep),
+                jax.device_put(encoder, rep))
 
   def jit_train_step(self):
     c = self.config
@@ -140,7 +199,7 @@ class Experiment:
           gen_tx=self.gen_tx, critic_tx=self.critic_tx, info=self.info,
           z_dim=c.model.z_dim, loss=self.method,
           gp_weight=c.baseline.gp_weight, clip_value=c.baseline.clip_value,
-          ema_decay=c.optim.ema_decay)
+          ema_decay=c.optim.ema_decay, pot=self.pot)
     rep = sharding_lib.replicated(self.mesh)
     state_sharding = jax.tree.map(lambda s: s.sharding, self.abstract_state())
     batch_sharding = {"x": self.batch_sharding()}
@@ -221,6 +280,26 @@ class Experiment:
 
 
 METHODS = ("otgan",) + gan_steps.LOSSES + ("assignment",)
+
+
+def _pot_settings(config, info) -> gan_steps.PotSettings:
+  c = config.potgan
+  if info.is_image:
+    encoder = vae_lib.ConvVAE(image_shape=tuple(info.shape),
+                              latent_dim=c.latent_dim)
+  else:
+    encoder = vae_lib.MLPVAE(data_dim=int(info.shape[0]),
+                             latent_dim=c.latent_dim)
+  forest = forest_lib.LatentTransformationForest(
+      num_trees=c.forest_trees, depth=c.forest_depth, out_dim=c.latent_dim,
+      seed=config.seed)
+  if c.assignment not in potgan_losses.ASSIGNMENTS:
+    raise ValueError(f"config.potgan.assignment must be one of "
+                     f"{potgan_losses.ASSIGNMENTS}, got {c.assignment!r}.")
+  return gan_steps.PotSettings(
+      encoder=encoder, forest=forest, weight=c.weight,
+      forest_steps=c.forest_steps,
+      forest_learning_rate=c.forest_learning_rate, assignment=c.assignment)
 
 
 def _check_method(config) -> None:
@@ -394,7 +473,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                                     max_to_keep=config.ckpt.max_to_keep)
   latest = ckpt.latest_step()
   if latest is None:
-    state = exp.init_state()
+    encoder = None
+    if exp.method == "potgan":  # The frozen encoder: given, or trained here.
+      path = config.potgan.encoder_path or os.path.join(workdir,
+                                                        "vae_encoder.npz")
+      if not config.potgan.encoder_path and not os.path.exists(path):
+        exp.train_encoder(path)
+      encoder = exp.load_encoder(path)
+    state = exp.init_state(encoder)
     logging.info("Initialised a new run in %s", workdir)
   else:
     state = ckpt.restore(exp.abstract_state(), latest)

@@ -26,6 +26,8 @@ class TrainState:
     gen_opt_state: the generator optimizer's state.
     critic_opt_state: the critic optimizer's state.
     ema_params: exponential moving average of the generator parameters.
+    extra: method-specific parameters that persist across steps (POT-GAN's
+      latent transformation forest); None for the other methods.
   """
   step: jax.Array
   gen_params: Params
@@ -33,6 +35,7 @@ class TrainState:
   gen_opt_state: optax.OptState
   critic_opt_state: optax.OptState
   ema_params: Params
+  extra: Params = None
 
 
 def make_optimizer(config: ml_collections.ConfigDict
