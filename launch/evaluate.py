@@ -26,7 +26,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from launch import logs
+from launch import shared
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir.",
                                required=True)
@@ -62,10 +62,7 @@ _OVERRIDES = {
 
 def _config():
   """The run's config, completed with today's defaults for newer keys."""
-  from configs import common  # pylint: disable=g-import-not-at-top
-  from otgan_jax import sampling  # pylint: disable=g-import-not-at-top
-  config = common.get_config()
-  config.update(sampling.load_config(_WORKDIR.value))
+  config = shared.run_config(_WORKDIR.value)
   if _METRICS.value is not None:
     config.evals.metrics = _METRICS.value
   for name, flag in _OVERRIDES.items():
@@ -79,7 +76,7 @@ def _config():
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  logs.quiet_libraries()
+  shared.quiet_libraries()
   # pylint: disable=g-import-not-at-top
   import jax
   from otgan_jax import checkpointing

@@ -9,12 +9,13 @@ written beside it with the same name and .png. No data is read.
 """
 
 import os
+import sys
 
 from absl import app
 from absl import flags
 from absl import logging
 
-from launch import logs
+from launch import shared
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir.",
                                required=True)
@@ -29,13 +30,20 @@ _CHUNK = flags.DEFINE_integer("chunk", 1000, "Samples per generator call.")
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  logs.quiet_libraries()
-  from otgan_jax import sampling  # pylint: disable=g-import-not-at-top
+  shared.quiet_libraries()
+  # pylint: disable=g-import-not-at-top
+  from otgan_jax import sampling
+  from otgan_jax import train
+  # pylint: enable=g-import-not-at-top
   out = _OUT.value or os.path.join(_WORKDIR.value, "samples.npz")
-  samples, step = sampling.sample_from_workdir(
-      _WORKDIR.value, num=_NUM.value, seed=_SEED.value, step=_STEP.value,
-      chunk=_CHUNK.value)
-  png = sampling.save(out, samples, _WORKDIR.value)
+  try:
+    config = shared.run_config(_WORKDIR.value)
+    samples, step = sampling.sample_from_workdir(
+        _WORKDIR.value, num=_NUM.value, seed=_SEED.value, step=_STEP.value,
+        chunk=_CHUNK.value, config=config)
+    png = sampling.save(out, samples, _WORKDIR.value, config)
+  except train.USER_ERRORS + (OSError,) as e:
+    sys.exit(f"error ({type(e).__name__}): {e}")
   logging.info("Wrote %d samples of step %d to %s and %s", len(samples), step,
                out, png)
 

@@ -26,7 +26,7 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
-from launch import logs
+from launch import shared
 
 _DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))), "configs", "otgan_digits.py")
@@ -76,7 +76,7 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   # TensorFlow (used only by TFDS) must not take accelerator memory.
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-  logs.quiet_libraries()
+  shared.quiet_libraries()
   initialize_distributed()
   from otgan_jax import train  # pylint: disable=g-import-not-at-top
   config = _CONFIG.value

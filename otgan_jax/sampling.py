@@ -24,12 +24,16 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
 
 
 def sample_from_workdir(workdir: str, *, num: int, seed: int = 0,
-                        step: int | None = None, chunk: int = 1000
+                        step: int | None = None, chunk: int = 1000,
+                        config: ml_collections.ConfigDict | None = None
                         ) -> tuple[np.ndarray, int]:
-  """Returns `(samples [num, ...] float32 in the data's range, step)`."""
+  """Returns `(samples [num, ...] float32 in the data's range, step)`.
+
+  `config` defaults to the run's `config.json`.
+  """
   if num <= 0:
     raise ValueError(f"--num must be positive, got {num}.")
-  config = load_config(workdir)
+  config = config or load_config(workdir)
   exp = train.Experiment(config, info=train.read_info(workdir))
   ckpt = checkpointing.Checkpointer(workdir, every_steps=1, max_to_keep=None)
   try:
@@ -45,12 +49,13 @@ def sample_from_workdir(workdir: str, *, num: int, seed: int = 0,
                     chunk=chunk), step
 
 
-def save(out: str, samples: np.ndarray, workdir: str) -> str:
+def save(out: str, samples: np.ndarray, workdir: str,
+         config: ml_collections.ConfigDict | None = None) -> str:
   """Writes `out` (.npz with `samples`) and a PNG beside it; returns its path."""
   os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
   np.savez(out, samples=samples)
   png = os.path.splitext(out)[0] + ".png"
-  config = load_config(workdir)
+  config = config or load_config(workdir)
   info = train.read_info(workdir)
   try:  # With the data at hand, 2-D plots show it beside the samples.
     exp = train.Experiment(config)

@@ -11,6 +11,7 @@ import pytest
 from configs import common
 from otgan_jax import models
 from otgan_jax import train
+from otgan_jax.evaluation import evaluators
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = sorted(os.path.basename(p)[:-3] for p in glob.glob(
@@ -40,7 +41,13 @@ def test_config_declares_only_common_keys_and_builds(name):
   x = jax.ShapeDtypeStruct((n,) + SHAPES[config.data.name], jnp.float32)
   params = jax.eval_shape(gen.init, jax.random.key(0), z)
   assert jax.eval_shape(gen.apply, params, z).shape == x.shape
+  critic_params = jax.eval_shape(critic.init, jax.random.key(1), x)
+  features = jax.eval_shape(critic.apply, critic_params, x)
+  if config.model.critic.head == "scalar":
+    assert features.shape == (n, 1)
   train.ot_kwargs(config.ot)
+  train._check_method(config)  # pylint: disable=protected-access
+  evaluators.parse_metrics(config.evals.metrics)
 
 
 def test_cifar10_config_is_the_papers():

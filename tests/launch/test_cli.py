@@ -67,6 +67,7 @@ def test_bad_data_folder_is_a_clear_error(tmp_path, cli):
 def test_sample_without_a_run_is_a_clear_error(tmp_path, cli):
   proc = cli("launch.sample", f"--workdir={tmp_path}", check=False)
   assert proc.returncode != 0 and "config.json" in proc.stderr
+  assert "Traceback" not in proc.stderr
 
 
 def test_sigterm_saves_a_checkpoint_and_the_run_resumes(tmp_path, cli):
