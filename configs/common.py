@@ -129,6 +129,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.mesh = ml_collections.ConfigDict()
   c.mesh.shape = (-1,)         # devices per mesh axis; -1 = all remaining devices
   c.mesh.axis_names = ("data",)  # the batch is split over the "data" axis
+  c.mesh.fsdp = False          # shard parameters and optimizer states over "data" too (ZeRO-3 style)
   return c
 
 

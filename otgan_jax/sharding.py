@@ -58,3 +58,39 @@ def batch_sharding(mesh: Mesh, batch_axis: int) -> NamedSharding:
 
 def data_parallel_size(mesh: Mesh) -> int:
   return mesh.shape[DATA_AXIS]
+
+
+# Leaves smaller than this stay replicated under FSDP: sharding them saves
+# little memory and costs a collective each.
+FSDP_MIN_SIZE = 2**10
+
+
+def state_sharding(mesh: Mesh, shapes, *, fsdp: bool):
+  """Shardings of a state pytree: replicated, or FSDP over the data axis.
+
+  With `fsdp`, every leaf of at least `FSDP_MIN_SIZE` elements is split over
+  the data axis along its largest dimension that the axis size divides
+  (parameters, optimizer moments and EMA alike, ZeRO-3 style); XLA gathers
+  them where the step needs them whole. Other leaves are replicated.
+
+  Args:
+    mesh: the device mesh.
+    shapes: pytree of arrays or `jax.ShapeDtypeStruct`.
+    fsdp: shard (True) or replicate everything (False).
+
+  Returns:
+    A pytree of `NamedSharding` matching `shapes`.
+  """
+  rep = replicated(mesh)
+  size = data_parallel_size(mesh)
+
+  def one(leaf):
+    if not fsdp or size == 1 or math.prod(leaf.shape) < FSDP_MIN_SIZE:
+      return rep
+    dims = sorted(range(len(leaf.shape)), key=lambda d: -leaf.shape[d])
+    for d in dims:
+      if leaf.shape[d] % size == 0:
+        return batch_sharding(mesh, d)
+    return rep
+
+  return jax.tree.map(one, shapes)

@@ -113,9 +113,11 @@ class Experiment:
       encoder = jax.eval_shape(self._vae_encoder_init, jax.random.key(0))
     shapes = jax.eval_shape(self._init_fn, jax.random.key(0), init_real,
                             init_labels, encoder)
-    rep = sharding_lib.replicated(self.mesh)
+    shardings = sharding_lib.state_sharding(self.mesh, shapes,
+                                            fsdp=self.config.mesh.fsdp)
     return jax.tree.map(
-        lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=rep), shapes)
+        lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
+        shapes, shardings)
 
   def _init_fn(self, rng, real, labels=None, encoder=None):
     state = train_state_lib.init_state(
@@ -179,7 +181,8 @@ class Experiment:
     labels = (np.asarray(sample["label"], np.int32) if self.conditional
               else None)
     rep = sharding_lib.replicated(self.mesh)
-    init = jax.jit(self._init_fn, out_shardings=rep)
+    init = jax.jit(self._init_fn, out_shardings=jax.tree.map(
+        lambda s: s.sharding, self.abstract_state()))
     rng = jax.random.fold_in(jax.random.key(self.config.seed), 0)
     if self.method == "potgan" and encoder is None:
       raise ValueError("POT-GAN needs its VAE encoder: init_state(encoder="

@@ -114,3 +114,22 @@ def test_transport_memory_per_device_falls_with_the_device_count():
   six_matrices = 6 * n * n * 4
   assert temp[1] >= six_matrices
   assert temp[8] < temp[1] / 5, temp
+
+
+def test_fsdp_step_equals_the_replicated_step_and_shards_the_state():
+  devices = jax.devices()
+  _, rep_state, rep = _run(_experiment(devices))
+  exp = _experiment(devices)
+  exp.config.mesh.fsdp = True
+  _, state, fsdp = _run(exp)
+  for k in rep:
+    np.testing.assert_allclose(fsdp[k], rep[k], rtol=2e-4, atol=1e-5,
+                               err_msg=k)
+  _assert_states_close(state, rep_state, rtol=1e-3, atol=1e-5)
+  sharded = [leaf for leaf in jax.tree.leaves(state)
+             if not leaf.sharding.is_fully_replicated]
+  big = [leaf for leaf in jax.tree.leaves(state)
+         if leaf.size >= sharding_lib.FSDP_MIN_SIZE]
+  assert sharded and len(sharded) == len(big)
+  for leaf in sharded:  # Each device holds 1/8 of every sharded leaf.
+    assert leaf.addressable_shards[0].data.size == leaf.size // 8
