@@ -37,7 +37,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import jax  # pylint: disable=g-import-not-at-top
 import numpy as np
 
-from otgan_jax import train  # pylint: disable=g-import-not-at-top
+from otgan_jax import sharding as sharding_lib  # pylint: disable=g-import-not-at-top
+from otgan_jax import train
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", os.path.join(os.path.dirname(os.path.dirname(
@@ -95,7 +96,7 @@ def measure(config, num_devices: int, n: int, chunk_size: int,
   batch = {"x": jax.ShapeDtypeStruct(shape, dtype,
                                      sharding=exp.batch_sharding())}
   rng = jax.ShapeDtypeStruct((), jax.random.key(0).dtype,
-                             sharding=train.sharding_lib.replicated(exp.mesh))
+                             sharding=sharding_lib.replicated(exp.mesh))
   t0 = time.perf_counter()
   compiled = exp.jit_train_step().lower(exp.abstract_state(), batch,
                                         rng).compile()

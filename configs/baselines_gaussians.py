@@ -6,19 +6,22 @@ r"""The adversarial baselines on the 8-Gaussian ring (POT-GAN's toy table).
 
 Ring of radius 2, std 0.2 (as configs/otgan_gaussians.py; POT-GAN does not
 state its ring), 2-D uniform latents. Networks: ReLU MLPs (generator
-256-256-256-2, critic 256-256-256-1). WGAN-GP as in Gulrajani et al.'s toy
-code and POT-GAN: Adam 1e-4, betas (0.5, 0.9), 5 critic updates per generator
-update, lambda 10, but Adam 1e-3 (with 1e-4, 10k steps covered only 4 modes
-here; with 1e-3, 8 modes at step 2000: W1 0.15, reverse KL 0.42, then it
-oscillates, W1 0.34-0.39 at 4000-6000; measured on 2 CPU cores, 40-70
-steps/s, so 4000 steps take a few minutes). GAN: the non-saturating DCGAN loss, one update each,
-Adam 2e-4, betas (0.5, 0.999) (not yet checked for quality). WGAN: weight clipping at 0.01, 5 critic updates,
-Adam 5e-5 with beta1 0.5 (the paper used RMSProp; the optimizer here is Adam
-for every method; not yet checked for quality). The run ends with modes covered, the high-quality share,
+256-256-256-2, critic 256-256-256-1). Measured on 2 CPU cores (40-70
+steps/s; 4000 steps take a few minutes; bench/RESULTS.md):
+  wgangp  WGAN-GP as in Gulrajani et al.'s toy code and POT-GAN (betas
+          (0.5, 0.9), 5 critic updates, lambda 10) but Adam 1e-3 instead
+          of 1e-4 (with 1e-4, 10k steps covered only 4 modes): 8 modes at
+          step 2000, W1 0.15, reverse KL 0.42; then it oscillates (W1
+          0.34-0.39 at 4000-6000).
+  gan     the non-saturating DCGAN loss, one update each, Adam 2e-4, betas
+          (0.5, 0.999): 8 modes, W1 0.31 at step 4000.
+  wgan    weight clipping at 0.01, 5 critic updates, Adam 5e-5 with beta1
+          0.5 (the paper used RMSProp; every method here uses Adam): 8
+          modes, W1 0.31 at step 4000.
+The run evaluates every 1000 steps: modes covered, the high-quality share,
 the Parzen reverse KL (bandwidth 0.1) and exact W1 on 2,500 samples, in
-<workdir>/eval; `python -m launch.tables` puts them beside POT-GAN's numbers.
-Use `--select=best` in launch.tables for the best of the evaluations every
-1000 steps.
+<workdir>/eval; `python -m launch.tables --select=best` puts the best of
+them beside POT-GAN's numbers.
 """
 
 from configs import common
