@@ -70,3 +70,37 @@ def test_two_processes_train_like_one_and_their_checkpoint_restores_in_one(
                   jax.tree.leaves(jax.device_get(state))):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-3,
                                atol=1e-4)
+
+
+def test_sigterm_to_one_process_stops_both_at_one_saved_step(tmp_path):
+  # JAX's preemption service spreads the notice; both processes reach the
+  # same sync step, save one checkpoint together and exit cleanly.
+  import signal  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  workdir = tmp_path / "run"
+  port = _free_port()
+  env = dict(os.environ, JAX_PLATFORMS="cpu",
+             XLA_FLAGS="--xla_force_host_platform_device_count=2")
+  procs = [subprocess.Popen(
+      [sys.executable, "-m", "launch.train", "--config=configs/test.py",
+       f"--workdir={workdir}", f"--coordinator_address=127.0.0.1:{port}",
+       "--num_processes=2", f"--process_id={i}",
+       "--config.total_steps=100000", "--config.log_every_steps=1",
+       "--config.ckpt.every_steps=100000"],
+      cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+      text=True) for i in range(2)]
+  metrics = workdir / "metrics.jsonl"
+  deadline = time.time() + 300
+  while time.time() < deadline and not (
+      metrics.exists() and metrics.read_text().count("\n") >= 3):
+    time.sleep(0.5)
+  procs[0].send_signal(signal.SIGTERM)
+  outs = [p.communicate(timeout=300) for p in procs]
+  stopped = []
+  for p, (_, err) in zip(procs, outs):
+    assert p.returncode == 0, err[-3000:]
+    line = [l for l in err.splitlines() if "Stopped at step" in l][0]
+    stopped.append(int(line.split("Stopped at step ")[1].split()[0]))
+  assert stopped[0] == stopped[1]
+  assert sorted(int(s) for s in os.listdir(workdir / "checkpoints")) == [
+      stopped[0]]
