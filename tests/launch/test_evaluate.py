@@ -1,10 +1,12 @@
 """Evaluation entry points: during training, launch.evaluate, launch.tables."""
 
+import dataclasses
 import glob
 import importlib.util
 import json
 import os
 
+import numpy as np
 import pytest
 
 from configs import test as test_config
@@ -91,3 +93,24 @@ def test_fid_kid_pr_of_a_digits_run(tmp_path):
   assert 0 <= m["precision/pool3_half_pixel"] <= 1
   # Real features are cached for the next evaluation.
   assert glob.glob(str(workdir / "eval" / "real_pool_digits_*.npy"))
+  # Reference statistics saved once and passed back give the same FID; a
+  # file made under another resize protocol is refused.
+  from otgan_jax import data as data_lib  # pylint: disable=g-import-not-at-top
+  from otgan_jax.evaluation import evaluators  # pylint: disable=g-import-not-at-top
+  from otgan_jax.evaluation import image_metrics  # pylint: disable=g-import-not-at-top
+  source = data_lib.build_source(c.data, seed=c.seed)
+  ev = evaluators.Evaluator(c.evals, info=source.info, source=source,
+                            cache_dir=str(workdir / "eval"))
+  stats = ev.reference_stats()
+  path = str(tmp_path / "ref.npz")
+  image_metrics.save_stats(path, stats)
+  c.evals.reference_stats = path
+  samples = np.zeros((24, 8, 8, 1), np.float32)
+  with_file = evaluators.Evaluator(c.evals, info=source.info, source=source,
+                                   cache_dir=str(workdir / "eval"))
+  without = ev(samples)["fid/pool3_half_pixel"]
+  np.testing.assert_allclose(with_file(samples)["fid/pool3_half_pixel"],
+                             without, rtol=1e-6)
+  image_metrics.save_stats(path, dataclasses.replace(stats, resize="tf1"))
+  with pytest.raises(image_metrics.ProtocolMismatchError):
+    with_file(samples)
