@@ -9,6 +9,8 @@ assignment method).
 from __future__ import annotations
 
 import functools
+import os
+import tempfile
 from typing import Any
 
 from absl import logging
@@ -144,9 +146,16 @@ class Experiment:
         np.asarray(data, np.float32), model=self.pot.encoder,
         steps=c.vae_steps, batch_size=c.vae_batch_size,
         learning_rate=c.vae_learning_rate, seed=self.config.seed)
-    vae_lib.save_encoder(path, params, {
+    # Written beside, then moved into place (the .npz last): an interrupted
+    # save never leaves a file that looks complete.
+    tmp_dir = tempfile.mkdtemp(dir=os.path.dirname(os.path.abspath(path)))
+    tmp = os.path.join(tmp_dir, os.path.basename(path))
+    vae_lib.save_encoder(tmp, params, {
         "vae": vae_lib.vae_config(self.pot.encoder), "data": self.info.name,
         "steps": c.vae_steps})
+    os.replace(tmp + ".sha256", path + ".sha256")
+    os.replace(tmp, path)
+    os.rmdir(tmp_dir)
     logging.info("POT-GAN: encoder saved to %s", path)
 
   def init_state(self, encoder=None) -> train_state_lib.TrainState:

@@ -15,6 +15,7 @@ import signal
 
 from absl import logging
 import jax
+from jax.experimental import multihost_utils
 import ml_collections
 import numpy as np
 
@@ -161,8 +162,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     if exp.method == "potgan":  # The frozen encoder: given, or trained here.
       path = config.potgan.encoder_path or os.path.join(workdir,
                                                         "vae_encoder.npz")
-      if not config.potgan.encoder_path and not os.path.exists(path):
-        exp.train_encoder(path)
+      if not config.potgan.encoder_path:
+        # Process 0 trains and writes it; the others wait at the barrier.
+        if is_main and not os.path.exists(path):
+          exp.train_encoder(path)
+        if jax.process_count() > 1:
+          multihost_utils.sync_global_devices("potgan_encoder_written")
       encoder = exp.load_encoder(path)
     state = exp.init_state(encoder)
     logging.info("Initialised a new run in %s", workdir)
