@@ -27,7 +27,7 @@ def train_step(state: TrainState, batch, rng: jax.Array, reals: jax.Array, *,
                count_samples: int, assigner_steps: int, generator_steps: int,
                batch_size: int, assigner_cost, generator_cost,
                chunk_size: int, ema_decay: float,
-               constrain: chunking.Constrain = chunking._identity  # pylint: disable=protected-access
+               constrain: chunking.Constrain = chunking.no_constraint
                ) -> tuple[TrainState, dict[str, jax.Array]]:
   """Assigner updates, then generator updates on the fixed assignment.
 

@@ -26,7 +26,8 @@ Array = jax.Array
 Constrain = Callable[[Array, int], Array]
 
 
-def _identity(x: Array, axis: int) -> Array:
+def no_constraint(x: Array, axis: int) -> Array:
+  """The `Constrain` that leaves the layout to XLA."""
   del axis
   return x
 
@@ -52,7 +53,7 @@ def from_chunks(x: Array) -> Array:
 
 
 def apply(fn: Callable[[Any], Any], inputs: Any, *, chunk_size: int,
-          constrain: Constrain = _identity) -> Any:
+          constrain: Constrain = no_constraint) -> Any:
   """`fn(inputs)` for a row-wise `fn`, computed `chunk_size` rows at a time.
 
   Args:
@@ -78,7 +79,7 @@ def apply(fn: Callable[[Any], Any], inputs: Any, *, chunk_size: int,
 def value_and_grad(loss_fn: Callable[[Array], tuple[Array, Any]],
                    feature_fn: Callable[[Any, Any], Array], params: Any,
                    inputs: Any, *, chunk_size: int,
-                   constrain: Constrain = _identity
+                   constrain: Constrain = no_constraint
                    ) -> tuple[tuple[Array, Any], Any]:
   """Value and parameter gradient of `loss_fn(feature_fn(params, inputs))`.
 

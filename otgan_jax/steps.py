@@ -139,15 +139,10 @@ def _at(labels: jax.Array | None, index) -> jax.Array | None:
   return None if labels is None else labels[index]
 
 
-def _no_constraint(x: jax.Array, axis: int) -> jax.Array:
-  del axis
-  return x
-
-
 def batch_constraint(mesh) -> chunking.Constrain:
   """`(x, axis)` -> x constrained to be split over the data axis at `axis`."""
   if mesh is None:
-    return _no_constraint
+    return chunking.no_constraint
 
   def constrain(x, axis):
     return jax.lax.with_sharding_constraint(
@@ -180,7 +175,7 @@ def ot_loss(gen_params, critic_params, real: jax.Array, rng: jax.Array, *,
   """
   update = _Update(generator=generator, critic=critic, z_dim=z_dim,
                    loss_fn=loss_fn, random_flip=random_flip,
-                   chunk_size=chunk_size, constrain=_no_constraint)
+                   chunk_size=chunk_size, constrain=chunking.no_constraint)
   real, labels, z, match_rng = update.inputs(real, labels, rng)
   fake = update.generate(gen_params, z, labels)
   if labels is not None:

@@ -102,6 +102,7 @@ class Evaluator:
     self._inception: dict[tuple[str, str], Any] = {}
     self._weights = None
     self._real: dict[str, np.ndarray] = {}
+    self._reference: image_metrics.FeatureStats | None = None
 
   # Inputs ------------------------------------------------------------------
 
@@ -173,6 +174,11 @@ class Evaluator:
     """FID reference: `config.evals.reference_stats`, else the real data."""
     if self.config.reference_stats:
       return image_metrics.load_stats(self.config.reference_stats)
+    if self._reference is None:  # Mean/covariance once per run, not per eval.
+      self._reference = self._reference_from_data()
+    return self._reference
+
+  def _reference_from_data(self) -> image_metrics.FeatureStats:
     _, digest = self._load_weights()
     return image_metrics.FeatureStats.from_features(
         self._real_pool_features(), weights_hash=digest,

@@ -46,6 +46,14 @@ def _with_labels(
   return jnp.concatenate([x, one_hot], axis=-1)
 
 
+def _relu_mlp(h: Array, hidden: Sequence[int], out_dim: int) -> Array:
+  """Dense + ReLU per hidden width, then a linear output (`dense_i`,
+  `dense_out`); call inside a compact module's `__call__`."""
+  for i, width in enumerate(hidden):
+    h = nn.relu(nn.Dense(int(width), name=f'dense_{i}')(h))
+  return nn.Dense(int(out_dim), name='dense_out')(h)
+
+
 class MLPGenerator(nn.Module):
   """ReLU MLP from latent vectors to data vectors.
 
@@ -73,9 +81,7 @@ class MLPGenerator(nn.Module):
     if z.ndim != 2:
       raise ValueError(f'MLPGenerator expects [B, D] input, got {z.shape}.')
     h = _with_labels(z, labels, self.num_classes, 'MLPGenerator')
-    for i, width in enumerate(self.hidden):
-      h = nn.relu(nn.Dense(int(width), name=f'dense_{i}')(h))
-    return nn.Dense(int(self.out_dim), name='dense_out')(h)
+    return _relu_mlp(h, self.hidden, self.out_dim)
 
 
 class MLPCritic(nn.Module):
@@ -105,6 +111,4 @@ class MLPCritic(nn.Module):
     if x.ndim != 2:
       raise ValueError(f'MLPCritic expects [B, D] input, got {x.shape}.')
     h = _with_labels(x, labels, self.num_classes, 'MLPCritic')
-    for i, width in enumerate(self.hidden):
-      h = nn.relu(nn.Dense(int(width), name=f'dense_{i}')(h))
-    return nn.Dense(int(self.features), name='dense_out')(h)
+    return _relu_mlp(h, self.hidden, self.features)
