@@ -244,7 +244,9 @@ def train_vae(data: np.ndarray | Array, *, model: nn.Module, steps: int,
   Returns:
     The trained VAE variables.
   """
-  data = jax.device_put(jnp.asarray(data, jnp.float32), jax.devices()[0])
+  # One of this process's devices: on several hosts only process 0 trains.
+  data = jax.device_put(jnp.asarray(data, jnp.float32),
+                        jax.local_devices()[0])
   rng = jax.random.key(seed)
   params = jax.jit(model.init)(rng, data[:batch_size], rng)
   tx = optax.adam(learning_rate)

@@ -25,6 +25,27 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
+def _launch_two(workdir, local_devices, *flags):
+  """Starts launch.train as processes 0 and 1 of one run on localhost."""
+  port = _free_port()
+  env = dict(os.environ, JAX_PLATFORMS="cpu",
+             XLA_FLAGS=f"--xla_force_host_platform_device_count={local_devices}")
+  return [subprocess.Popen(
+      [sys.executable, "-m", "launch.train", f"--workdir={workdir}",
+       f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2",
+       f"--process_id={i}", *flags],
+      cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+      text=True) for i in range(2)]
+
+
+def _finish(procs, timeout=600):
+  """Waits for both; each must exit 0. Returns their stderr."""
+  outs = [p.communicate(timeout=timeout) for p in procs]
+  for p, (_, err) in zip(procs, outs):
+    assert p.returncode == 0, err[-4000:]
+  return [err for _, err in outs]
+
+
 def _metrics(workdir):
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
     return [json.loads(line) for line in f]
@@ -33,19 +54,8 @@ def _metrics(workdir):
 def test_two_processes_train_like_one_and_their_checkpoint_restores_in_one(
     tmp_path):
   two = str(tmp_path / "two")
-  port = _free_port()
-  env = dict(os.environ, JAX_PLATFORMS="cpu",
-             XLA_FLAGS="--xla_force_host_platform_device_count=4")
-  procs = [subprocess.Popen(
-      [sys.executable, "-m", "launch.train", "--config=configs/test.py",
-       f"--workdir={two}", f"--coordinator_address=127.0.0.1:{port}",
-       "--num_processes=2", f"--process_id={i}"],
-      cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-      text=True) for i in range(2)]
-  outs = [p.communicate(timeout=600) for p in procs]
-  for p, (_, err) in zip(procs, outs):
-    assert p.returncode == 0, err[-4000:]
-  assert "Process 1 of 2; 4 local and 8 global devices" in outs[1][1]
+  errs = _finish(_launch_two(two, 4, "--config=configs/test.py"))
+  assert "Process 1 of 2; 4 local and 8 global devices" in errs[1]
 
   # The same run in this process: 8 devices, one process.
   config = test_config.get_config()
@@ -78,29 +88,41 @@ def test_sigterm_to_one_process_stops_both_at_one_saved_step(tmp_path):
   import signal  # pylint: disable=g-import-not-at-top
   import time  # pylint: disable=g-import-not-at-top
   workdir = tmp_path / "run"
-  port = _free_port()
-  env = dict(os.environ, JAX_PLATFORMS="cpu",
-             XLA_FLAGS="--xla_force_host_platform_device_count=2")
-  procs = [subprocess.Popen(
-      [sys.executable, "-m", "launch.train", "--config=configs/test.py",
-       f"--workdir={workdir}", f"--coordinator_address=127.0.0.1:{port}",
-       "--num_processes=2", f"--process_id={i}",
-       "--config.total_steps=100000", "--config.log_every_steps=1",
-       "--config.ckpt.every_steps=100000"],
-      cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-      text=True) for i in range(2)]
+  procs = _launch_two(workdir, 2, "--config=configs/test.py",
+                      "--config.total_steps=100000",
+                      "--config.log_every_steps=1",
+                      "--config.ckpt.every_steps=100000")
   metrics = workdir / "metrics.jsonl"
   deadline = time.time() + 300
   while time.time() < deadline and not (
       metrics.exists() and metrics.read_text().count("\n") >= 3):
     time.sleep(0.5)
   procs[0].send_signal(signal.SIGTERM)
-  outs = [p.communicate(timeout=300) for p in procs]
   stopped = []
-  for p, (_, err) in zip(procs, outs):
-    assert p.returncode == 0, err[-3000:]
+  for err in _finish(procs, timeout=300):
     line = [l for l in err.splitlines() if "Stopped at step" in l][0]
     stopped.append(int(line.split("Stopped at step ")[1].split()[0]))
   assert stopped[0] == stopped[1]
   assert sorted(int(s) for s in os.listdir(workdir / "checkpoints")) == [
       stopped[0]]
+
+
+def test_potgan_on_two_processes_trains_the_vae_once_and_both_use_it(tmp_path):
+  # Process 0 pretrains the VAE into the shared workdir while process 1 waits
+  # at a barrier; then both load the same encoder and train in step.
+  workdir = tmp_path / "potgan"
+  flags = ["--config=configs/test.py:gaussians", "--config.method=potgan",
+           "--config.model.critic.head=scalar", "--config.baseline.n_critic=2",
+           "--config.total_steps=2", "--config.potgan.latent_dim=4",
+           "--config.potgan.vae_steps=20", "--config.potgan.vae_examples=512",
+           "--config.potgan.forest_trees=2", "--config.potgan.forest_depth=2",
+           "--config.potgan.forest_steps=3"]
+  errs = _finish(_launch_two(workdir, 2, *flags))
+  assert "POT-GAN: encoder saved to" in errs[0]
+  assert "POT-GAN: training the VAE" not in errs[1]
+  assert sorted(os.listdir(workdir / "checkpoints")) == ["2"]
+  # No temporary directory of the atomic write is left behind.
+  assert not [p for p in workdir.iterdir() if p.name.startswith("tmp")]
+  logged = _metrics(workdir)
+  assert logged[-1]["step"] == 2
+  assert np.isfinite(logged[-1]["pot/matching_cost"])
