@@ -17,6 +17,7 @@ plus the device's peak bytes where the backend reports them.
 import json
 import os
 import platform
+import resource
 import sys
 import time
 
@@ -45,14 +46,19 @@ _SKIP_NAIVE = flags.DEFINE_bool("skip_naive", False,
 _OUT = flags.DEFINE_string("out", "bench/ot_loss.json", "JSON output.")
 
 
+def compiled_bytes(compiled):
+  """Arguments + outputs + temporaries - aliased, or None if not reported."""
+  mem = compiled.memory_analysis()
+  if mem is None:
+    return None
+  return (mem.argument_size_in_bytes + mem.output_size_in_bytes
+          + mem.temp_size_in_bytes - mem.alias_size_in_bytes)
+
+
 def timed(fn, *args, repeats):
   """(median seconds, compiled memory bytes) of a jitted fn, after warm-up."""
   compiled = jax.jit(fn).lower(*args).compile()
-  mem = compiled.memory_analysis()
-  mem_bytes = None
-  if mem is not None:
-    mem_bytes = (mem.argument_size_in_bytes + mem.output_size_in_bytes
-                 + mem.temp_size_in_bytes - mem.alias_size_in_bytes)
+  mem_bytes = compiled_bytes(compiled)
   jax.block_until_ready(compiled(*args))
   times = []
   for _ in range(repeats):
@@ -66,6 +72,11 @@ def timed(fn, *args, repeats):
 def peak_device_bytes():
   stats = jax.devices()[0].memory_stats() or {}
   return stats.get("peak_bytes_in_use")
+
+
+def peak_host_bytes():
+  """The process's peak resident memory so far (the CPU backend's memory)."""
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
 
 
 def ours(x, xp, y, yp, threshold=None):
@@ -98,7 +109,8 @@ def loss_rows(repeats):
       keys = jax.random.split(jax.random.key(0), 4)
       args = [jax.random.normal(k, (n, d)) for k in keys]
       t, mem = timed(ours, *args, repeats=repeats)
-      row = dict(kind="loss", n=n, d=d, ours_s=t, ours_mem_mb=mem and mem / 2**20)
+      row = dict(kind="loss", n=n, d=d, ours_s=t,
+                 ours_mem_mb=mem and mem / 2**20)
       tt, _ = timed(ours_threshold, *args, repeats=repeats)
       iters = int(jax.jit(ours_threshold)(*args)[0][1]["sinkhorn_iters"])
       row.update(ours_thr_s=tt, ours_thr_iters=iters)
@@ -129,8 +141,15 @@ def step_rows(repeats):
                                      (exp.num_updates, 2, n, 32, 32, 3), 0, 256,
                                      dtype=jnp.int32).astype(jnp.uint8)}
     step = exp.jit_train_step()
+    t0 = time.perf_counter()
     compiled = step.lower(state, batch, jax.random.key(2)).compile()
-    mem = compiled.memory_analysis()
+    compile_s = time.perf_counter() - t0
+    print(f"CIFAR step n={n}: compiled in {compile_s:.0f} s; timing "
+          f"{1 + repeats} call(s) ...", flush=True)
+    mem = compiled_bytes(compiled)
+    cost = compiled.cost_analysis() or {}
+    if isinstance(cost, list):  # older jax: one dict per computation
+      cost = cost[0] if cost else {}
     rng = jax.random.key(2)
     times = []
     for _ in range(1 + repeats):
@@ -138,11 +157,13 @@ def step_rows(repeats):
       state, _ = jax.block_until_ready(compiled(state, batch, rng))
       times.append(time.perf_counter() - t0)
     first, timed_steps = times[0], sorted(times[1:])
-    row = dict(kind="train_step", n=n, first_s=first, repeats=repeats,
+    # XLA's count; a loop body (the Sinkhorn iterations) counts once.
+    row = dict(kind="train_step", n=n, compile_s=compile_s, first_s=first,
+               repeats=repeats, xla_tflop=cost.get("flops", 0.0) / 1e12,
                step_s=timed_steps[len(timed_steps) // 2] if repeats else first,
-               mem_mb=mem and (mem.argument_size_in_bytes + mem.temp_size_in_bytes
-                               + mem.output_size_in_bytes
-                               - mem.alias_size_in_bytes) / 2**20)
+               mem_mb=mem and mem / 2**20,
+               # A running maximum: run one n per process to attribute it.
+               process_peak_rss_gib=peak_host_bytes() / 2**30)
     rows.append(row)
     print(row, flush=True)
   return rows
@@ -174,18 +195,21 @@ def main(argv):
             f"{fmt(r.get('naive_mem_mb'), '.0f')} | "
             f"{fmt(r.get('speedup'), '.2f')} |")
   print("\n| CIFAR train step, n | step (s) | first call (s) | timed steps | "
-        "compiled mem (MB) |")
-  print("|---|---|---|---|---|")
+        "compiled mem (MB) | XLA TFLOP | TFLOP/s |")
+  print("|---|---|---|---|---|---|---|")
   for r in rows:
     if r["kind"] == "train_step":
       print(f"| {r['n']} | {r['step_s']:.2f} | {r['first_s']:.2f} | "
-            f"{r['repeats']} | {fmt(r['mem_mb'], '.0f')} |")
+            f"{r['repeats']} | {fmt(r['mem_mb'], '.0f')} | "
+            f"{r['xla_tflop']:.2f} | {r['xla_tflop'] / r['step_s']:.3f} |")
+  host_peak = peak_host_bytes()
   if peak:
     print(f"\nDevice peak bytes in use: {peak / 2**20:.0f} MB")
+  print(f"Process peak RSS: {host_peak / 2**30:.1f} GiB")
   os.makedirs(os.path.dirname(os.path.abspath(_OUT.value)), exist_ok=True)
   with open(_OUT.value, "w") as f:
-    json.dump(dict(machine=machine, rows=rows, peak_device_bytes=peak), f,
-              indent=2)
+    json.dump(dict(machine=machine, rows=rows, peak_device_bytes=peak,
+                   peak_host_bytes=host_peak), f, indent=2)
   print(f"Wrote {_OUT.value}")
 
 

@@ -126,6 +126,10 @@ def get_config() -> ml_collections.ConfigDict:
   c.ckpt.every_steps = 1000    # periodic checkpoint interval (also saved at the end and on SIGTERM)
   c.ckpt.max_to_keep = 3       # older checkpoints are deleted
 
+  c.profile = ml_collections.ConfigDict()
+  c.profile.start_step = -1    # >=0: trace steps start_step+1 .. start_step+num_steps with jax.profiler
+  c.profile.num_steps = 3      # (after compilation; TensorBoard's Profile tab reads workdir/tb)
+
   c.mesh = ml_collections.ConfigDict()
   c.mesh.shape = (-1,)         # devices per mesh axis; -1 = all remaining devices
   c.mesh.axis_names = ("data",)  # the batch is split over the "data" axis

@@ -110,6 +110,43 @@ def _check_finite(step: int, scalars: dict[str, float], last_saved) -> None:
         "or checking the data range.")
 
 
+class _Profiler:
+  """Traces steps `start + 1 .. start + num` with `jax.profiler` (opt-in).
+
+  The trace goes to `<workdir>/tb/plugins/profile/` (every process writes its
+  own), where TensorBoard's Profile tab finds it; starting after step `start`
+  keeps compilation out of it.
+  """
+
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str):
+    self.start = config.profile.start_step
+    self.stop = self.start + max(1, config.profile.num_steps)
+    self.log_dir = os.path.join(workdir, "tb")
+    self.active = False
+
+  def before(self, step: int) -> None:
+    """Called before running step `step + 1` (`step` steps done)."""
+    if self.start >= 0 and step == self.start and not self.active:
+      jax.profiler.start_trace(self.log_dir)
+      self.active = True
+      logging.info("Profiling steps %d-%d into %s", step + 1, self.stop,
+                   self.log_dir)
+
+  def after(self, step: int, state) -> None:
+    """Called after step `step`; ends the trace after the last traced step."""
+    if self.active and step >= self.stop:
+      self.close(state)
+
+  def close(self, state=None) -> None:
+    if self.active:
+      if state is not None:
+        jax.block_until_ready(state)
+      jax.profiler.stop_trace()
+      self.active = False
+      logging.info("Profile written to %s (TensorBoard: Profile tab)",
+                   self.log_dir)
+
+
 class _SignalFlag:
   """Turns SIGTERM/SIGINT into a flag the loop checks after each step.
 
@@ -196,11 +233,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         mesh=exp.mesh)
   last_saved = latest
   step = start
+  profiler = _Profiler(config, workdir)
   try:
     with _SignalFlag() as interrupted:
       for step_index, batch in batches:
+        profiler.before(step_index)
         state, metrics = train_step(state, batch, base_rng)
         step = step_index + 1
+        profiler.after(step, state)
         final = step == config.total_steps
         preempted = interrupted.signum is not None or ckpt.reached_preemption(
             step)
@@ -236,6 +276,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
               "the same command to resume.", step, ckpt.directory)
           break
   finally:
+    profiler.close()
     batches.close()
     ckpt.close()
     writer.close()

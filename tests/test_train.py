@@ -153,3 +153,13 @@ def test_conditional_training_runs_and_samples_by_class(tmp_path):
   samples = np.asarray(exp.jit_generate(20)(state.ema_params,
                                             jax.random.key(0)))
   assert samples.shape == (20, 8, 8, 1) and np.isfinite(samples).all()
+
+
+def test_profile_traces_the_chosen_steps_into_tensorboard(tmp_path):
+  c = _config("gaussians", total_steps=3, **{"profile.start_step": 1,
+                                             "profile.num_steps": 1})
+  train.train_and_evaluate(c, str(tmp_path))
+  traces = glob.glob(str(tmp_path / "tb" / "plugins" / "profile" / "*" /
+                         "*.xplane.pb"))
+  assert len(traces) == 1, traces
+  assert os.path.getsize(traces[0]) > 0

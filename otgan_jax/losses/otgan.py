@@ -2,8 +2,9 @@
 
 The costs come from ott-jax point-cloud geometries and the transport plans
 from ott-jax's log-domain Sinkhorn on those cost matrices, the six pairs
-solved together under `vmap`. The plans are held constant when differentiating (envelope theorem): the
-gradient of `W(a, b) = sum_ij P_ij C_ij` flows through the cost matrix `C` only.
+solved together under `vmap`. The plans are held constant when
+differentiating (envelope theorem): the gradient of
+`W(a, b) = sum_ij P_ij C_ij` flows through the cost matrix `C` only.
 """
 
 from __future__ import annotations
