@@ -128,7 +128,7 @@ def get_config() -> ml_collections.ConfigDict:
 
   c.profile = ml_collections.ConfigDict()
   c.profile.start_step = -1    # >=0: trace steps start_step+1 .. start_step+num_steps with jax.profiler
-  c.profile.num_steps = 3      # (after compilation; TensorBoard's Profile tab reads workdir/tb)
+  c.profile.num_steps = 3      # into workdir/tb (TensorBoard's Profile tab); start_step>=1 leaves compilation out
 
   c.mesh = ml_collections.ConfigDict()
   c.mesh.shape = (-1,)         # devices per mesh axis; -1 = all remaining devices

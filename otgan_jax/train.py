@@ -114,8 +114,8 @@ class _Profiler:
   """Traces steps `start + 1 .. start + num` with `jax.profiler` (opt-in).
 
   The trace goes to `<workdir>/tb/plugins/profile/` (every process writes its
-  own), where TensorBoard's Profile tab finds it; starting after step `start`
-  keeps compilation out of it.
+  own), where TensorBoard's Profile tab finds it; with `start >= 1` the
+  compilation of the step happened before and stays out of it.
   """
 
   def __init__(self, config: ml_collections.ConfigDict, workdir: str):
