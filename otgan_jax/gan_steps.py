@@ -130,22 +130,26 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array,
                    (state.critic_params, state.critic_opt_state),
                    (real, rngs[:-1]), unroll=True))
 
+  # The generator runs once: its output's gradient is pulled back through
+  # one VJP, and POT-GAN fits F and sigma on the same (stopped) samples.
   z = sample_latent(rngs[-1], n, z_dim)
-  extra, pot_metrics, regulariser = state.extra, {}, None
+  fake, gen_pullback = jax.vjp(lambda g: generator.apply(g, z),
+                               state.gen_params)
+  extra, pot_metrics, pot_value = state.extra, {}, None
   if loss == "potgan":
-    extra, regulariser, pot_metrics = _pot_term(
-        pot, state, generator, real[-1], z)
+    extra, pot_value, pot_metrics = _pot_term(pot, state, real[-1], fake)
 
-  def gen_objective(g):
-    fake = generator.apply(g, z)
-    fake_s = critic.apply(critic_params, fake)
+  def adversarial(f):
+    fake_s = critic.apply(critic_params, f)
     # The generator's loss needs only the fake scores.
-    value = _adversarial_losses(loss, jnp.zeros_like(fake_s), fake_s)[1]
-    if regulariser is not None:
-      value = value + pot.weight * regulariser(fake)
-    return value
+    return _adversarial_losses(loss, jnp.zeros_like(fake_s), fake_s)[1]
 
-  gen_value, grads = jax.value_and_grad(gen_objective)(state.gen_params)
+  gen_value, d_fake = jax.value_and_grad(adversarial)(fake)
+  if pot_value is not None:
+    pot_loss, pot_d_fake = pot_value
+    gen_value = gen_value + pot.weight * pot_loss
+    d_fake = d_fake + pot.weight * pot_d_fake
+  grads, = gen_pullback(d_fake)
   updates, gen_opt_state = gen_tx.update(grads, state.gen_opt_state,
                                          state.gen_params)
   gen_params = optax.apply_updates(state.gen_params, updates)
@@ -168,13 +172,14 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array,
   return new_state, metrics
 
 
-def _pot_term(pot: PotSettings, state: TrainState, generator: nn.Module,
-              real: jax.Array, z: jax.Array):
-  """Refits F and sigma (Algorithm 1); returns the generator's POT term.
+def _pot_term(pot: PotSettings, state: TrainState, real: jax.Array,
+              fake: jax.Array):
+  """Refits F and sigma (Algorithm 1); the generator's POT term on `fake`.
 
   Returns:
-    The new `extra` (F updated), `regulariser(fake) -> scalar` (F, sigma and
-    the real latents held constant) and metrics.
+    The new `extra` (F updated), `(value, d value / d fake)` of the
+    regulariser with F, sigma and the real latents held constant, and
+    metrics.
   """
   encoder_params = state.extra["encoder"]
 
@@ -182,17 +187,21 @@ def _pot_term(pot: PotSettings, state: TrainState, generator: nn.Module,
     return vae_lib.encode_mean(encoder_params, x, model=pot.encoder)
 
   z_r = jax.lax.stop_gradient(encode(real))
-  z_g = jax.lax.stop_gradient(encode(generator.apply(state.gen_params, z)))
+  # The encoder also runs once on the generated batch: F is fitted on its
+  # (stopped) output, and the regulariser's gradient is pulled back through it.
+  z_g, encoder_pullback = jax.vjp(encode, fake)
   forest_params, sigma, aux = potgan.fit_forest(
-      state.extra["forest"], z_r, z_g, forest=pot.forest,
-      steps=pot.forest_steps, learning_rate=pot.forest_learning_rate,
-      assignment=pot.assignment)
+      state.extra["forest"], z_r, jax.lax.stop_gradient(z_g),
+      forest=pot.forest, steps=pot.forest_steps,
+      learning_rate=pot.forest_learning_rate, assignment=pot.assignment)
 
-  def regulariser(fake):
-    f_zg = pot.forest.apply(forest_params, encode(fake))
+  def regulariser(z_g):
+    f_zg = pot.forest.apply(forest_params, z_g)
     pairs = potgan.assigned_pairs(z_r, f_zg, sigma, assignment=pot.assignment)
     return potgan.pot_regulariser(*pairs)
 
+  value, d_z_g = jax.value_and_grad(regulariser)(z_g)
+  d_fake, = encoder_pullback(d_z_g)
   metrics = {"pot/matching_cost": aux["cost_final"],
              "pot/unique_fraction": aux["unique_fraction"]}
-  return dict(state.extra, forest=forest_params), regulariser, metrics
+  return dict(state.extra, forest=forest_params), (value, d_fake), metrics

@@ -74,3 +74,42 @@ def test_an_encoder_of_another_shape_is_a_clear_error(tmp_path):
     f.write(bytes([byte[0] ^ 1]))
   with pytest.raises(vae_lib.EncoderFileError):
     exp.load_encoder(path)
+
+
+@pytest.mark.parametrize("assignment", ["covering", "nearest"])
+def test_pot_term_gradient_equals_the_direct_gradient(tmp_path, assignment):
+  # The step pulls the regulariser's gradient back through one encoder VJP
+  # (and the generator runs once); it must equal differentiating
+  # `pot_regulariser(z_r[sigma], F(Q(fake)))` directly, with the refitted F
+  # and its final assignment held fixed.
+  from otgan_jax import gan_steps  # pylint: disable=g-import-not-at-top
+  from otgan_jax.losses import potgan  # pylint: disable=g-import-not-at-top
+  c = _config()
+  c.potgan.assignment = assignment
+  exp = train.Experiment(c, devices=jax.devices()[:1])
+  path = str(tmp_path / "enc.npz")
+  exp.train_encoder(path)
+  state = jax.device_get(exp.init_state(exp.load_encoder(path)))
+  real = jax.random.normal(jax.random.key(1), (16, 2))
+  fake = jax.random.normal(jax.random.key(2), (16, 2)) * 0.5
+  pot_term = gan_steps._pot_term  # pylint: disable=protected-access
+  extra, (value, d_fake), _ = pot_term(exp.pot, state, real, fake)
+
+  def encode(x):
+    return vae_lib.encode_mean(state.extra["encoder"], x, model=exp.pot.encoder)
+
+  forest = extra["forest"]
+  z_r = encode(real)
+  sigma = potgan.assign(z_r, exp.pot.forest.apply(forest, encode(fake)),
+                        assignment=assignment)
+
+  def direct(f):
+    pairs = potgan.assigned_pairs(
+        z_r, exp.pot.forest.apply(forest, encode(f)), sigma,
+        assignment=assignment)
+    return potgan.pot_regulariser(*pairs)
+
+  want_value, want_grad = jax.value_and_grad(direct)(fake)
+  np.testing.assert_allclose(value, want_value, rtol=1e-5)
+  np.testing.assert_allclose(d_fake, want_grad, rtol=1e-4, atol=1e-6)
+  assert float(np.abs(want_grad).max()) > 0
