@@ -22,13 +22,17 @@ Weights: see `inception_weights.py`. Typical use:
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
+
+from absl import logging
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from otgan_jax import metric_writers
 from otgan_jax import sharding
 
 NUM_FEATURES = 2048
@@ -319,8 +323,10 @@ class InceptionExtractor:
   def __init__(self, params: Params, *, resize: str | None = "tf1",
                scaling: str = "tf", batch_size: int = 200,
                mesh: jax.sharding.Mesh | None = None,
-               precision: str | None = "highest"):
-    """See `inception_outputs` for the arguments."""
+               precision: str | None = "highest", log_every_s: float = 30.0):
+    """See `inception_outputs` for the arguments; a progress line with the
+    time left is logged every `log_every_s` seconds of a long call."""
+    self.log_every_s = log_every_s
     if mesh is None:
       mesh = sharding.make_mesh((-1,), (sharding.DATA_AXIS,))
     self.mesh = mesh
@@ -357,7 +363,16 @@ class InceptionExtractor:
       raise ValueError("No images given.")
     step = min(self.batch_size, _round_up(n, self.num_shards))
     chunks, pending = [], None
+    t0 = last_log = time.perf_counter()
     for start in range(0, n, step):
+      now = time.perf_counter()
+      if start and now - last_log >= self.log_every_s:
+        # 50,000 images take about an hour on a CPU: say how far along.
+        rate = start / (now - t0)
+        logging.info("Inception: %d/%d images (%.0f%%) | %.1f img/s | ETA %s",
+                     start, n, 100.0 * start / n, rate,
+                     metric_writers.format_duration((n - start) / rate))
+        last_log = now
       batch = images[start:start + step]
       if len(batch) < step:
         pad = np.zeros((step - len(batch),) + batch.shape[1:], batch.dtype)

@@ -3,6 +3,7 @@
 import collections
 import hashlib
 import io
+import logging
 import pickle
 import sys
 import zipfile
@@ -269,13 +270,16 @@ def test_npz_roundtrip_and_tamper(tmp_path):
     iw.load_npz(path, sha256=iw.sha256_of(path))
 
 
-def test_sharded_batched_apply_equals_single_batch():
+def test_sharded_batched_apply_equals_single_batch(caplog):
   assert jax.device_count() == 8  # tests/conftest.py's fake devices.
   params = random_params(include_logits=True, seed=4)
   images = np.random.default_rng(5).integers(0, 256, (11, 80, 80, 3), np.uint8)
-  extractor = inception.InceptionExtractor(params, resize=None, batch_size=6)
+  extractor = inception.InceptionExtractor(params, resize=None, batch_size=6,
+                                           log_every_s=0)
   assert extractor.batch_size == 8  # Rounded up to the device count.
+  caplog.set_level(logging.INFO)
   sharded = extractor(images)  # Batches of 8 and 3 (padded to 8).
+  assert "Inception: 8/11 images (73%)" in caplog.text  # Progress, with ETA.
   model = inception.InceptionV3(include_logits=True)
   single = jax.device_get(jax.jit(
       lambda p, x: model.apply({"params": p}, inception.preprocess(
