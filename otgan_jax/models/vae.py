@@ -48,6 +48,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from otgan_jax import metric_writers
+
 Array = jax.Array
 Params = Any
 
@@ -263,14 +265,18 @@ def train_vae(data: np.ndarray | Array, *, model: nn.Module, steps: int,
     updates, opt_state = tx.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state, aux
 
+  progress = metric_writers.Progress(steps, 0)
   for step in range(steps):
     params, opt_state, aux = step_fn(params, opt_state, data, step)
     if (step + 1) % log_every == 0 or step + 1 == steps:
       aux = jax.device_get(aux)
       if not all(np.isfinite(v) for v in aux.values()):
         raise FloatingPointError(f'VAE loss not finite at step {step}: {aux}')
-      logging.info('vae step %d/%d: recon %.4f kl %.4f mse %.5f', step + 1,
-                   steps, aux['recon'], aux['kl'], aux['mse'])
+      rate, eta = progress.update(step + 1)
+      logging.info('vae step %d/%d | %.1f steps/s | ETA %s | recon %.4f kl '
+                   '%.4f mse %.5f', step + 1, steps, rate,
+                   metric_writers.format_duration(eta), aux['recon'],
+                   aux['kl'], aux['mse'])
   return params
 
 
