@@ -120,9 +120,19 @@ class _Profiler:
 
   def __init__(self, config: ml_collections.ConfigDict, workdir: str):
     self.start = config.profile.start_step
-    self.stop = self.start + max(1, config.profile.num_steps)
+    if self.start >= 0 and config.profile.num_steps < 1:
+      raise ValueError("config.profile.num_steps must be at least 1, got "
+                       f"{config.profile.num_steps}.")
+    self.stop = self.start + config.profile.num_steps
     self.log_dir = os.path.join(workdir, "tb")
     self.active = False
+
+  def check_first_step(self, done: int) -> None:
+    """Warns when a resumed run starts past the steps to trace."""
+    if 0 <= self.start < done:
+      logging.warning("config.profile.start_step=%d: this run resumes after "
+                      "step %d, so nothing will be profiled.", self.start,
+                      done)
 
   def before(self, step: int) -> None:
     """Called before running step `step + 1` (`step` steps done)."""
@@ -189,6 +199,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     The final train state.
   """
   exp = Experiment(config)
+  profiler = _Profiler(config, workdir)  # Checks its settings up front.
   is_main = jax.process_index() == 0
   os.makedirs(workdir, exist_ok=True)
   ckpt = checkpointing.Checkpointer(workdir, every_steps=config.ckpt.every_steps,
@@ -233,7 +244,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         mesh=exp.mesh)
   last_saved = latest
   step = start
-  profiler = _Profiler(config, workdir)
+  profiler.check_first_step(start)
   try:
     with _SignalFlag() as interrupted:
       for step_index, batch in batches:

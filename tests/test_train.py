@@ -163,3 +163,11 @@ def test_profile_traces_the_chosen_steps_into_tensorboard(tmp_path):
                          "*.xplane.pb"))
   assert len(traces) == 1, traces
   assert os.path.getsize(traces[0]) > 0
+
+
+def test_profile_settings_are_checked_before_anything_runs(tmp_path):
+  c = _config("gaussians", **{"profile.start_step": 1,
+                              "profile.num_steps": 0})
+  with pytest.raises(ValueError, match="profile.num_steps must be at least 1"):
+    train.train_and_evaluate(c, str(tmp_path / "run"))
+  assert not (tmp_path / "run").exists()
