@@ -11,6 +11,8 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from otgan_jax.models import otgan as otgan_models
+
 Params = Any
 
 
@@ -45,9 +47,8 @@ def make_optimizer(config: ml_collections.ConfigDict
                     b2=config.b2, eps=config.eps, eps_root=config.eps_root)
 
 
-def sample_latent(rng: jax.Array, num: int, z_dim: int) -> jax.Array:
-  """`z ~ U(-1, 1)^z_dim`, `[num, z_dim]`."""
-  return jax.random.uniform(rng, (num, z_dim), minval=-1.0, maxval=1.0)
+# The paper's latent, z ~ U(-1, 1)^z_dim, defined once with the networks.
+sample_latent = otgan_models.sample_latent
 
 
 def init_state(rng: jax.Array, real: jax.Array, *, generator: nn.Module,
