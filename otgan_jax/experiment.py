@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import tempfile
-from typing import Any
+from typing import Any, NamedTuple
 
 from absl import logging
 import jax
@@ -32,6 +32,12 @@ from otgan_jax.models import forest as forest_lib
 from otgan_jax.models import vae as vae_lib
 
 BATCH_AXIS = 2  # batch["x"] is [num_updates, draws, n, ...]
+
+
+class BatchSpec(NamedTuple):
+  num_updates: int
+  draws: int
+  labels: bool
 
 
 class Experiment:
@@ -83,6 +89,21 @@ class Experiment:
           f"--config.model.num_classes={self.info.num_classes} (or 0 for "
           "unconditional training).")
     _check_batch_size(config, sharding_lib.data_parallel_size(self.mesh))
+
+  @property
+  def batch_spec(self) -> "BatchSpec":
+    """What the loop reads per step: updates, draws per update, labels."""
+    return BatchSpec(self.num_updates, self.draws, self.conditional)
+
+  def prepare(self, workdir: str):
+    """One-off host-side preparation; returns what `init_state` takes."""
+    if self.method != "potgan":
+      return None
+    path = self.config.potgan.encoder_path or os.path.join(
+        workdir, "vae_encoder.npz")
+    if not self.config.potgan.encoder_path and not os.path.exists(path):
+      self.train_encoder(path)
+    return self.load_encoder(path)
 
   def abstract_state(self) -> train_state_lib.TrainState:
     """Shapes, dtypes and (replicated) shardings of the state, no compute."""
@@ -237,7 +258,10 @@ class Experiment:
         state_sharding, {"x": self.batch_sharding()}, rep, rep),
                      out_shardings=(state_sharding, rep), donate_argnums=0)
     reals = self.assignment_reals()
-    return lambda state, batch, rng: jitted(state, batch, rng, reals)
+    def step(state, batch, rng):
+      return jitted(state, batch, rng, reals)
+    step._cache_size = jitted._cache_size  # pylint: disable=protected-access
+    return step
 
   def _otgan_step(self):
     c = self.config

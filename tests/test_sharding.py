@@ -29,18 +29,11 @@ def _experiment(devices, **optim):
   return exp
 
 
-def _batch(exp, step=0):
-  n = exp.config.batch_size
-  x = np.stack([np.stack([exp.source.sample(step * 6 + 2 * u + j, n)["x"]
-                          for j in range(2)]) for u in range(exp.num_updates)])
-  return {"x": jax.device_put(x, exp.batch_sharding())}
-
-
-def _run(exp, num_steps=1):
+def _run(exp, loop_batch, num_steps=1):
   state = exp.init_state()
   step = exp.jit_train_step()
   for s in range(num_steps):
-    state, metrics = step(state, _batch(exp, s), jax.random.key(3))
+    state, metrics = step(state, loop_batch(exp, s), jax.random.key(3))
   return step, state, jax.device_get(metrics)
 
 
@@ -51,12 +44,14 @@ def _assert_states_close(a, b, rtol, atol):
                                atol=atol)
 
 
-def test_sharded_step_equals_single_device_step_and_compiles_once():
+def test_sharded_step_equals_single_device_step_and_compiles_once(
+    loop_batch):
   devices = jax.devices()
   assert len(devices) == 8
-  _, one_state, one = _run(_experiment(devices[:1]), num_steps=2)
+  _, one_state, one = _run(_experiment(devices[:1]), loop_batch,
+                           num_steps=2)
   exp = _experiment(devices)
-  step, state, eight = _run(exp, num_steps=2)
+  step, state, eight = _run(exp, loop_batch, num_steps=2)
   for k in one:
     np.testing.assert_allclose(eight[k], one[k], rtol=2e-4, atol=1e-5,
                                err_msg=k)
@@ -75,10 +70,11 @@ def test_sharded_step_equals_single_device_step_and_compiles_once():
   assert step._cache_size() == 1
 
 
-def test_chunked_step_equals_unchunked_step():
+def test_chunked_step_equals_unchunked_step(loop_batch):
   devices = jax.devices()
-  _, whole_state, whole = _run(_experiment(devices))
-  _, chunk_state, chunked = _run(_experiment(devices, chunk_size=8))
+  _, whole_state, whole = _run(_experiment(devices), loop_batch)
+  _, chunk_state, chunked = _run(_experiment(devices, chunk_size=8),
+                                 loop_batch)
   for k in whole:
     np.testing.assert_allclose(chunked[k], whole[k], rtol=2e-4, atol=1e-5,
                                err_msg=k)
@@ -116,12 +112,13 @@ def test_transport_memory_per_device_falls_with_the_device_count():
   assert temp[8] < temp[1] / 5, temp
 
 
-def test_fsdp_step_equals_the_replicated_step_and_shards_the_state():
+def test_fsdp_step_equals_the_replicated_step_and_shards_the_state(
+    loop_batch):
   devices = jax.devices()
-  _, rep_state, rep = _run(_experiment(devices))
+  _, rep_state, rep = _run(_experiment(devices), loop_batch)
   exp = _experiment(devices)
   exp.config.mesh.fsdp = True
-  _, state, fsdp = _run(exp)
+  _, state, fsdp = _run(exp, loop_batch)
   for k in rep:
     np.testing.assert_allclose(fsdp[k], rep[k], rtol=2e-4, atol=1e-5,
                                err_msg=k)

@@ -30,7 +30,7 @@ def _leaves(state):
   return [np.asarray(x) for x in jax.tree.leaves(jax.device_get(state))]
 
 
-def test_train_step_lowers_the_generator_loss_on_toy_data():
+def test_train_step_lowers_the_generator_loss_on_toy_data(loop_batch):
   # A fixed (frozen) critic: the generator's objective is then a fixed,
   # consistent distance, and training must lower it.
   c = _config("gaussians", total_steps=60, batch_size=64)
@@ -61,9 +61,7 @@ def test_train_step_lowers_the_generator_loss_on_toy_data():
   critic_before = _leaves(state.critic_params)
   rng = jax.random.key(0)
   for s in range(c.total_steps):
-    local = {"x": np.stack([np.stack([exp.source.sample(4 * s + 2 * u + j, 64)["x"]
-                                      for j in range(2)]) for u in range(2)])}
-    state, metrics = step(state, jax.device_put(local), rng)
+    state, metrics = step(state, loop_batch(exp, s), rng)
   after = loss(state.gen_params)
   assert np.isfinite(after)
   assert after < 0.7 * before, (before, after)

@@ -1,0 +1,67 @@
+"""OT-GAN's own options act in the train step: random flips, freezing the critic."""
+
+import jax
+import numpy as np
+
+from configs import test as test_config
+from otgan_jax import train
+
+
+def _critic_loss(loop_batch, flip, transform=None):
+  c = test_config.get_config()
+  c.data.random_flip = flip
+  exp = train.Experiment(c, devices=jax.devices()[:1])
+  state = exp.init_state()
+  _, metrics = exp.jit_train_step()(state, loop_batch(exp, 0, transform),
+                                    jax.random.key(1))
+  return float(metrics["loss/critic"])
+
+
+def _mirror_symmetric(x):
+  """Each image made left-right symmetric (its left half mirrored)."""
+  w = x.shape[-2]
+  left = x[..., : w // 2, :]
+  return np.concatenate([left, left[..., ::-1, :]], axis=-2)
+
+
+def test_random_flip_flips_only_when_asked(loop_batch):
+  # On asymmetric digits the flips change what the critic sees ...
+  flipped, plain = (_critic_loss(loop_batch, f) for f in (True, False))
+  assert abs(flipped - plain) > 1e-6
+  # ... and on mirror-symmetric images they change nothing: the option flips
+  # images horizontally and does nothing else.
+  np.testing.assert_allclose(
+      _critic_loss(loop_batch, True, _mirror_symmetric),
+      _critic_loss(loop_batch, False, _mirror_symmetric), rtol=1e-6)
+
+
+def test_freeze_critic_at_step_stops_the_critic_at_exactly_that_step(
+    loop_batch):
+  c = test_config.get_config()
+  c.optim.freeze_critic_at_step = 2
+  exp = train.Experiment(c, devices=jax.devices()[:1])
+  state = exp.init_state()
+  step = exp.jit_train_step()
+  critics, gens, frozen = [], [], []
+
+  def snapshot(s):
+    critics.append([np.asarray(x) for x in
+                    jax.tree.leaves(jax.device_get(s.critic_params))])
+    gens.append([np.asarray(x) for x in
+                 jax.tree.leaves(jax.device_get(s.gen_params))])
+
+  snapshot(state)
+  for s in range(4):
+    state, metrics = step(state, loop_batch(exp, s), jax.random.key(0))
+    snapshot(state)
+    frozen.append(float(metrics["critic/frozen"]))
+
+  def changed(a, b):
+    return max(float(np.abs(x - y).max()) for x, y in zip(a, b)) > 0
+
+  # Steps 1 and 2 update the critic; steps 3 and 4 (started with 2 steps
+  # done) leave it exactly as it was, while the generator keeps training.
+  assert [changed(critics[i], critics[i + 1]) for i in range(4)] == [
+      True, True, False, False]
+  assert all(changed(gens[i], gens[i + 1]) for i in range(4))
+  assert frozen == [0.0, 0.0, 1.0, 1.0]
