@@ -7,8 +7,18 @@ r"""Gathers finished runs into the papers' tables, beside the published numbers.
 Every run's evaluations (`<workdir>/eval/step_*.json`, written by
 `launch.evaluate` or by training with `config.evals.every_steps`) are reduced
 to one value per metric (the last evaluation, or the best one with
---select=best, as the OT-GAN paper reports peak scores), then grouped by
-experiment name (`config.name`) into mean, std and the number of seeds.
+--select=best, for papers that report peak scores), then grouped by
+experiment name (`config.name`) and evaluation protocol into mean, std and the
+number of seeds.
+
+Which paper's number a run reproduces comes from its `config.json` (method,
+data and the settings that define the experiment) through
+`otgan_jax.evaluation.published`, which also holds each number's protocol. A
+published number stands in the "published" column only when its protocol
+matches ours (metric implementation, data, resolution, units, sample counts,
+settings); otherwise it is shown under "published (other protocol)" with what
+differs. Numbers read off a figure are marked. W1 is shown in the paper's
+units where they are known (ours is computed in the data's raw range).
 Writes <out>.md and <out>.csv. The papers' rows appear even before a run
 exists, so the table shows what is left to reproduce.
 """
@@ -23,142 +33,151 @@ import os
 from absl import app
 from absl import flags
 
+from otgan_jax.evaluation import published
+
 _RUNS = flags.DEFINE_list("runs", ["runs/*"], "Workdir globs.")
 _SELECT = flags.DEFINE_enum("select", "last", ["last", "best"],
                             "Which evaluation of a run counts.")
 _OUT = flags.DEFINE_string("out", None,
                            "Write <out>.md and <out>.csv (default: stdout).")
 
-# (table, experiment name, metric, published value, source).
-PUBLISHED = [
-    ("OT-GAN, CIFAR-10 Inception Score by batch size", "otgan_cifar10_batch200",
-     "is/openai", 7.22, "Salimans et al. 2018, Fig. 3 (batch 200)"),
-    ("OT-GAN, CIFAR-10 Inception Score by batch size", "otgan_cifar10_batch800",
-     "is/openai", 7.84, "Salimans et al. 2018, Fig. 3 (batch 800)"),
-    ("OT-GAN, CIFAR-10 Inception Score by batch size",
-     "otgan_cifar10_batch3200", "is/openai", 8.15,
-     "Salimans et al. 2018, Fig. 3 (batch 3200)"),
-    ("OT-GAN, CIFAR-10 Inception Score by batch size", "otgan_cifar10",
-     "is/openai", 8.47, "Salimans et al. 2018, Fig. 3 (batch 8000)"),
-    ("OT-GAN, CIFAR-10 Inception Score by batch size", "otgan_cifar10_one_gpu",
-     "is/openai", 8.47, "Salimans et al. 2018 (batch 8000, on 8 GPUs)"),
-    ("OT-GAN, CIFAR-10 Inception Score by batch size", "otgan_cifar10_random",
-     "is/openai", 4.64, "Salimans et al. 2018 (random matching)"),
-    ("OT-GAN, 8 Gaussians with a frozen critic (section 5.1)",
-     "otgan_gaussians", "modes/covered", 8.0,
-     "Salimans et al. 2018, Fig. 2 (all 8 modes kept)"),
-    ("POT-GAN, reverse KL on the 8-Gaussian ring", "gan_gaussians",
-     "reverse_kl", 0.2417, "Avraham et al. 2019 (GAN)"),
-    ("POT-GAN, reverse KL on the 8-Gaussian ring", "wgangp_gaussians",
-     "reverse_kl", 0.0046, "Avraham et al. 2019 (WGAN-GP)"),
-    ("POT-GAN, reverse KL on the 8-Gaussian ring", "potgan_gaussians",
-     "reverse_kl", 0.0020, "Avraham et al. 2019 (POT-GAN)"),
-    ("POT-GAN, CIFAR-10", "wgangp_cifar10", "is/openai", 6.58,
-     "Avraham et al. 2019 (WGAN-GP)"),
-    ("POT-GAN, CIFAR-10", "potgan_cifar10", "is/openai", 6.87,
-     "Avraham et al. 2019 (POT-GAN)"),
-    ("POT-GAN, CIFAR-10", "wgangp_cifar10", "fid", 34.4,
-     "Avraham et al. 2019 (WGAN-GP)"),
-    ("POT-GAN, CIFAR-10", "potgan_cifar10", "fid", 32.5,
-     "Avraham et al. 2019 (POT-GAN)"),
-] + [
-    ("Assignment method, exact W1", f"{model}_{data}", "w1/exact", value,
-     f"Laschos et al. ({label}, {data})")
-    for model, label, values in (
-        ("gan", "GAN", (15.80, 11.03)), ("wgan", "WGAN", (12.59, 11.19)),
-        ("wgangp", "WGAN-GP", (10.69, 9.15)),
-        ("assignment_sqeuclidean", "square assignment", (9.68, 3.40)),
-        ("assignment_ssim", "SSIM assignment", (9.67, 7.17)))
-    for data, value in zip(("mnist", "fashion_mnist"), values)
-]
 # Metrics where larger is better (for --select=best).
 _HIGHER = ("is/", "precision/", "recall/", "modes/", "classifier_score")
+_FIGURE_MARK = "[read off figure]"
+COLUMNS = ("table", "experiment", "metric", "published", "published_std",
+           "ours_mean", "ours_std", "seeds", "units",
+           "published_other_protocol", "published_other_protocol_std",
+           "read_off_figure", "comparable", "protocol_note", "source")
 
 
 def higher_is_better(metric: str) -> bool:
   return metric.startswith(_HIGHER)
 
 
-def _metric_family(metric: str) -> str:
-  """`fid/pool3_half_pixel` -> `fid`, `reverse_kl/parzen_0.1` -> `reverse_kl`.
-
-  Published FID/KL numbers name no protocol; ours carry it in the suffix.
-  """
-  if metric.startswith(("fid/", "reverse_kl/")):
-    return metric.split("/")[0]
-  return metric
+def _load_json(path: str):
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except FileNotFoundError:
+    return None
+  except (OSError, ValueError) as e:
+    print(f"skipping unreadable {path}: {e}")
+    return None
 
 
 def read_runs(patterns: list[str], select: str) -> dict[str, dict]:
-  """{workdir: {"name", "seed", "step", "metrics": {metric: value}}}."""
+  """{workdir: {"name", "seed", "step", "config", "metrics"}}.
+
+  `metrics` maps each metric to `{"value", "protocol"}`: the selected value
+  and the `published.Protocol` it was measured under (from config.json,
+  dataset_info.json and that evaluation's recorded `config.evals`).
+  """
   runs = {}
   for pattern in patterns:
     for workdir in sorted(glob.glob(pattern)):
       files = sorted(glob.glob(os.path.join(workdir, "eval", "step_*.json")))
-      records = []
-      for path in files:
-        try:
-          with open(path) as f:
-            records.append(json.load(f))
-        except (OSError, ValueError) as e:
-          print(f"skipping unreadable {path}: {e}")
+      records = [r for r in map(_load_json, files) if r is not None]
       if not records:
         continue
-      chosen: dict[str, float] = {}
+      last = max(records, key=lambda r: r["step"])
+      config = _load_json(os.path.join(workdir, "config.json")) or {
+          "name": last["name"], "seed": last["seed"],
+          "data": {"name": last.get("data", published.UNSTATED)}}
+      info = _load_json(os.path.join(workdir, "dataset_info.json"))
+      chosen = {}
       for metric in {m for r in records for m in r["metrics"]}:
-        values = [(r["step"], r["metrics"][metric]) for r in records
-                  if metric in r["metrics"]]
-        if select == "last" or metric.endswith("_std"):
-          chosen[metric] = max(values)[1]
+        if metric.endswith("_std") or metric == "num_samples":
+          continue
+        values = [(r["step"], r["metrics"][metric], i)
+                  for i, r in enumerate(records) if metric in r["metrics"]]
+        if select == "last":
+          _, value, i = max(values)
         else:
           pick = max if higher_is_better(metric) else min
-          chosen[metric] = pick(v for _, v in values)
-      last = max(records, key=lambda r: r["step"])
+          _, value, i = pick(values, key=lambda v: (v[1], v[0]))
+        protocol = published.run_protocol(
+            config, metric, dataset_info=info,
+            evals=records[i].get("protocol"), selection=select)
+        chosen[metric] = {"value": value, "protocol": protocol}
       runs[workdir] = {"name": last["name"], "seed": last["seed"],
-                       "step": last["step"], "metrics": chosen}
+                       "step": last["step"], "config": config,
+                       "metrics": chosen}
   return runs
 
 
-def aggregate(runs: dict[str, dict]) -> dict[tuple[str, str], dict]:
-  """{(name, metric family): {"mean", "std", "seeds", "metric"}}."""
+def aggregate(runs: dict[str, dict]) -> dict[tuple[str, str, str], dict]:
+  """Seeds of one experiment, metric and protocol -> mean, std, count.
+
+  Keyed by (name, metric, protocol signature): seeds evaluated under other
+  protocols are never averaged together.
+  """
   groups = collections.defaultdict(list)
   for run in runs.values():
-    for metric, value in run["metrics"].items():
-      if metric.endswith("_std") or metric == "num_samples":
-        continue
-      groups[(run["name"], metric)].append(value)
+    for metric, got in run["metrics"].items():
+      key = (run["name"], metric, got["protocol"].signature())
+      groups[key].append((got["value"], got["protocol"], run["config"]))
   out = {}
-  for (name, metric), values in groups.items():
+  for (name, metric, sig), items in groups.items():
+    values = [v for v, _, _ in items]
     mean = sum(values) / len(values)
     std = (math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
            if len(values) > 1 else float("nan"))
-    out[(name, _metric_family(metric))] = {
-        "mean": mean, "std": std, "seeds": len(values), "metric": metric}
+    out[(name, metric, sig)] = {
+        "name": name, "metric": metric, "mean": mean, "std": std,
+        "seeds": len(values), "protocol": items[0][1], "config": items[0][2]}
   return out
+
+
+def _units(protocol: published.Protocol) -> str:
+  r = protocol.value_range
+  return "" if r in (None, published.UNSTATED) else f"[{r[0]:g}, {r[1]:g}]"
+
+
+def _row(entry, group) -> dict[str, object]:
+  """One published number beside one group of our runs (or none)."""
+  row = dict.fromkeys(COLUMNS)
+  row.update(table=entry.table, metric=entry.metric, source=entry.source,
+             read_off_figure=entry.read_off_figure)
+  if group is None:
+    row.update(experiment="(no run yet)", seeds=0, published=entry.value,
+               published_std=entry.std,
+               protocol_note="paper: " + published.describe(entry.protocol))
+    return row
+  mean, ours = published.to_published_units(group["mean"], group["protocol"],
+                                            entry)
+  std, _ = published.to_published_units(group["std"], group["protocol"],
+                                        entry)
+  ok, reason = published.comparable(ours, entry)
+  if ours.value_range != group["protocol"].value_range:
+    reason += f"; ours rescaled from {_units(group['protocol'])}"
+  row.update(experiment=group["name"], metric=group["metric"],
+             ours_mean=mean, ours_std=std, seeds=group["seeds"],
+             units=_units(ours), comparable=ok, protocol_note=reason)
+  value_key = "published" if ok else "published_other_protocol"
+  row[value_key], row[value_key + "_std"] = entry.value, entry.std
+  return row
 
 
 def rows(runs: dict[str, dict]) -> list[dict[str, object]]:
   """The papers' rows (published vs ours), then our other results."""
-  ours = aggregate(runs)
-  table_rows, seen = [], set()
-  for table, name, metric, value, source in PUBLISHED:
-    got = ours.get((name, metric))
-    seen.add((name, metric))
-    table_rows.append({"table": table, "experiment": name,
-                       "metric": got["metric"] if got else metric,
-                       "published": value, "source": source, **_ours(got)})
-  for (name, family), got in sorted(ours.items()):
-    if (name, family) not in seen:
-      table_rows.append({"table": "Other results", "experiment": name,
-                         "metric": got["metric"], "published": None,
-                         "source": "", **_ours(got)})
+  groups = aggregate(runs)
+  table_rows, used = [], set()
+  for entry in published.PUBLISHED:
+    matched = [key for key, g in sorted(groups.items())
+               if published.same_quantity(entry.metric, g["metric"])
+               and published.matches_setting(entry, g["config"])]
+    used.update(matched)
+    table_rows += ([_row(entry, groups[k]) for k in matched] if matched
+                   else [_row(entry, None)])
+  for key, g in sorted(groups.items()):
+    if key not in used:
+      row = dict.fromkeys(COLUMNS)
+      row.update(table="Other results", experiment=g["name"],
+                 metric=g["metric"], ours_mean=g["mean"], ours_std=g["std"],
+                 seeds=g["seeds"], units=_units(g["protocol"]),
+                 protocol_note=published.describe(g["protocol"]), source="")
+      table_rows.append(row)
   return table_rows
-
-
-def _ours(got):
-  if got is None:
-    return {"mean": None, "std": None, "seeds": 0}
-  return {"mean": got["mean"], "std": got["std"], "seeds": got["seeds"]}
 
 
 def _fmt(v) -> str:
@@ -167,20 +186,46 @@ def _fmt(v) -> str:
   return f"{v:.4g}"
 
 
+def _fmt_published(value, std, figure: bool) -> str:
+  if value is None:
+    return "-"
+  # As printed (up to 6 digits), not rounded like our numbers.
+  text = f"{value:.6g}" + (f" ± {std:.6g}" if std is not None else "")
+  return f"{text} {_FIGURE_MARK}" if figure else text
+
+
 def markdown(table_rows: list[dict[str, object]]) -> str:
   lines = []
   for table in dict.fromkeys(r["table"] for r in table_rows):
     lines += [f"### {table}", "",
               "| experiment | metric | published | ours (mean) | std | seeds "
-              "| source |", "|---|---|---:|---:|---:|---:|---|"]
+              "| units | published (other protocol) | protocol | source |",
+              "|---|---|---:|---:|---:|---:|---|---:|---|---|"]
     for r in table_rows:
-      if r["table"] == table:
-        lines.append(
-            f"| {r['experiment']} | {r['metric']} | {_fmt(r['published'])} | "
-            f"{_fmt(r['mean'])} | {_fmt(r['std'])} | {r['seeds']} | "
-            f"{r['source']} |")
+      if r["table"] != table:
+        continue
+      figure = bool(r["read_off_figure"])
+      cells = [
+          r["experiment"], r["metric"],
+          _fmt_published(r["published"], r["published_std"], figure),
+          _fmt(r["ours_mean"]), _fmt(r["ours_std"]), r["seeds"],
+          r["units"] or "",
+          _fmt_published(r["published_other_protocol"],
+                         r["published_other_protocol_std"], figure),
+          r["protocol_note"] or "", r["source"] or ""]
+      lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells)
+                   + " |")
     lines.append("")
   return "\n".join(lines)
+
+
+def write_csv(path: str, table_rows: list[dict[str, object]]) -> None:
+  with open(path, "w", newline="") as f:
+    writer = csv.DictWriter(f, fieldnames=list(COLUMNS))
+    writer.writeheader()
+    writer.writerows(
+        {k: ("" if v is None else v) for k, v in r.items()}
+        for r in table_rows)
 
 
 def main(argv):
@@ -189,17 +234,19 @@ def main(argv):
   runs = read_runs(_RUNS.value, _SELECT.value)
   table_rows = rows(runs)
   text = (f"Runs: {len(runs)} with evaluations ({_SELECT.value} evaluation "
-          "per run; mean and sample std over seeds).\n\n" + markdown(table_rows))
+          "per run; mean and sample std over seeds). A published number is "
+          "in the 'published' column only where its protocol matches ours; "
+          "otherwise it is under 'published (other protocol)' with what "
+          f"differs. {_FIGURE_MARK}: not printed in the paper, read off a "
+          "plot. W1 is in the paper's units where known.\n\n"
+          + markdown(table_rows))
   if _OUT.value is None:
     print(text)
     return
   os.makedirs(os.path.dirname(os.path.abspath(_OUT.value)), exist_ok=True)
   with open(_OUT.value + ".md", "w") as f:
     f.write(text)
-  with open(_OUT.value + ".csv", "w", newline="") as f:
-    writer = csv.DictWriter(f, fieldnames=list(table_rows[0]))
-    writer.writeheader()
-    writer.writerows(table_rows)
+  write_csv(_OUT.value + ".csv", table_rows)
   print(f"Wrote {_OUT.value}.md and {_OUT.value}.csv ({len(runs)} runs).")
 
 
