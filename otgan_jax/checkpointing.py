@@ -1,53 +1,484 @@
-"""A thin wrapper over Orbax's CheckpointManager for the train state."""
+"""A thin wrapper over Orbax's CheckpointManager for the train state.
+
+Every checkpoint carries a content fingerprint of the state it holds (per
+array, two wrap-around sums of its bits, computed on device; see
+`fingerprint`), written with Orbax's per-step `custom_metadata` into the
+step's own `_CHECKPOINT_METADATA`, so it is committed atomically with the
+arrays (inside Orbax's temporary folder, renamed when complete). A restore
+recomputes the fingerprint of what it read and compares:
+
+* `restore(abstract, step)` restores one step and raises `CheckpointError` if
+  it does not verify;
+* `restore_latest(abstract)` falls back to the newest checkpoint that
+  verifies, moves the ones it skipped (process 0) to
+  `<workdir>/checkpoints_corrupt/<step>` so they stay on disk for inspection
+  but out of Orbax's way (a later save of the same step cannot collide), and
+  logs which and where.
+
+Checkpoints written before fingerprints existed restore with a one-line
+warning. A checkpoint whose array shapes or tree differ from the state
+asked for is not corrupt but from another configuration: that is always a
+`CheckpointError` saying so, never a fallback.
+
+Write failures (a full disk) surface in `save`, `wait_until_finished` or
+`close` as one `CheckpointError` naming the step, the last complete
+checkpoint and the folder to free.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import errno
+import functools
+import gc
+import json
+import logging as py_logging
 import os
-from typing import Any
+import shutil
+import sys
+from typing import Any, NamedTuple
 
+from absl import logging
 import jax
+from jax import lax
+import jax.numpy as jnp
+import numpy as np
 import orbax.checkpoint as ocp
+from etils import epath
+
+FINGERPRINT_KEY = "otgan_fingerprint"
+FINGERPRINT_VERSION = 1
+CORRUPT_DIR = "checkpoints_corrupt"
+# Orbax's per-step metadata file (custom_metadata lives in it). Read directly
+# only to tell a garbled file (corruption) from one without a fingerprint.
+_STEP_METADATA_FILE = "_CHECKPOINT_METADATA"
 
 
 class CheckpointError(RuntimeError):
-  """A checkpoint exists but cannot be restored into the current state."""
+  """A checkpoint cannot be written, or cannot be restored into the state."""
+
+
+# ----------------------------------------------------------------------------
+# Fingerprint.
+
+
+def _path_str(path) -> str:
+  parts = []
+  for k in path:
+    for attr in ("key", "name", "idx"):
+      if hasattr(k, attr):
+        parts.append(str(getattr(k, attr)))
+        break
+    else:
+      parts.append(str(k))
+  return "/".join(parts)
+
+
+_SUB_BYTE = ("int2", "uint2", "int4", "uint4", "float4_e2m1fn")
+
+
+def _words(x: jax.Array) -> jax.Array:
+  """The bits of `x` as uint32 words (narrower types widened, not packed)."""
+  if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+    x = jax.random.key_data(x)
+  x = jnp.asarray(x)
+  if x.dtype == jnp.bool_:
+    return x.astype(jnp.uint32)
+  if jnp.issubdtype(x.dtype, jnp.complexfloating):
+    x = jnp.stack([jnp.real(x), jnp.imag(x)], axis=-1)
+  bits = jnp.dtype(x.dtype).itemsize * 8
+  if jnp.dtype(x.dtype).name in _SUB_BYTE:
+    # Sub-byte types (int4, float4): their value, exactly, in a wider type.
+    wide = (jnp.float32 if jnp.issubdtype(x.dtype, jnp.floating)
+            else jnp.int32)
+    x, bits = x.astype(wide), 32
+  if bits == 8:
+    return lax.bitcast_convert_type(x, jnp.uint8).astype(jnp.uint32)
+  if bits == 16:
+    return lax.bitcast_convert_type(x, jnp.uint16).astype(jnp.uint32)
+  if bits == 32:
+    return lax.bitcast_convert_type(x, jnp.uint32)
+  if bits == 64:  # [..., 2] words.
+    return lax.bitcast_convert_type(x, jnp.uint32)
+  raise TypeError(f"No fingerprint for dtype {x.dtype}.")
+
+
+def _leaf_sums(x: jax.Array) -> jax.Array:
+  """`[sum(u), sum(u * (2i + 1))] mod 2^32` with u the words, i their index.
+
+  Integer sums mod 2^32 are exact whatever the reduction order, so the result
+  does not depend on the sharding or the number of devices or processes.
+  """
+  u = _words(x)
+  index = jnp.zeros(u.shape, jnp.uint32)
+  stride = 1
+  for axis in reversed(range(u.ndim)):
+    index = index + lax.broadcasted_iota(jnp.uint32, u.shape, axis) * (
+        np.uint32(stride % 2**32))
+    stride *= u.shape[axis]
+  odd = index * np.uint32(2) + np.uint32(1)
+  return jnp.stack([jnp.sum(u, dtype=jnp.uint32),
+                    jnp.sum(u * odd, dtype=jnp.uint32)])
+
+
+def _all_sums(leaves):
+  if not leaves:
+    return jnp.zeros((0, 2), jnp.uint32)
+  return jnp.stack([_leaf_sums(x) for x in leaves])
+
+
+@functools.lru_cache(maxsize=None)
+def _sums_fn(out_sharding):
+  return jax.jit(_all_sums, out_shardings=out_sharding)
+
+
+def _replicated(leaves):
+  for x in leaves:
+    sharding = getattr(x, "sharding", None)
+    if isinstance(sharding, jax.sharding.NamedSharding):
+      return jax.sharding.NamedSharding(sharding.mesh,
+                                        jax.sharding.PartitionSpec())
+  return None
+
+
+def _to_host(x: jax.Array) -> np.ndarray:
+  if isinstance(x, jax.Array) and not (x.is_fully_addressable
+                                       or x.is_fully_replicated):
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+  return np.asarray(jax.device_get(x))
+
+
+def fingerprint(tree: Any) -> dict[str, str]:
+  """A content fingerprint of every array of `tree`, computed on device.
+
+  Per leaf: its bits as uint32 words u (16-bit types widened from uint16,
+  8-bit and bool from uint8; 64-bit types as two words), and the pair
+  `sum(u), sum(u * (2i + 1)) mod 2^32` over the flat index i, as 16 hex
+  digits. Exact for any reduction order, so the same state gives the same
+  fingerprint on one device or sharded over many devices and processes; any
+  single flipped bit changes it. One jitted computation over the (global)
+  arrays: in a multi-process run every process must call it (as with
+  `Checkpointer.save`).
+
+  Args:
+    tree: a pytree of arrays (dataclass states are taken field by field, as
+      `Checkpointer` stores them).
+
+  Returns:
+    `{leaf path: hex}` with paths like `gen_params/params/dense_0/kernel`.
+  """
+  flat, _ = jax.tree_util.tree_flatten_with_path(_to_tree(tree))
+  paths = [_path_str(p) for p, _ in flat]
+  leaves = [x for _, x in flat]
+  try:
+    sums = _to_host(_sums_fn(_replicated(leaves))(leaves))
+  except ValueError as e:  # Leaves on different device sets: one at a time.
+    if "devices" not in str(e).lower():
+      raise
+    sums = np.stack([_to_host(_sums_fn(_replicated([x]))([x]))[0]
+                     for x in leaves]) if leaves else np.zeros((0, 2))
+  sums = np.asarray(sums, np.uint64)
+  return {p: f"{int(a):08x}{int(b):08x}" for p, (a, b) in zip(paths, sums)}
+
+
+# ----------------------------------------------------------------------------
+# Error messages.
+
+
+def _first_line(text: str, limit: int = 240) -> str:
+  text = text.strip()
+  line = text.splitlines()[0] if text else ""
+  for cut in (" See full TensorStore details", " [source locations="):
+    if cut in line:
+      line = line[:line.index(cut)]
+  line = line.strip()
+  return line if len(line) <= limit else line[:limit - 3] + "..."
+
+
+def _chain(e: BaseException):
+  seen = set()
+  while e is not None and id(e) not in seen:
+    seen.add(id(e))
+    yield e
+    e = e.__cause__ or e.__context__
+
+
+def short_reason(e: BaseException) -> str:
+  """A one-line summary of an Orbax/TensorStore error (no spec dumps).
+
+  The first line of the error, and that of the error that caused it when it
+  adds something (TensorStore's reason is often in the cause).
+  """
+  parts = []
+  for err in _chain(e):
+    line = _first_line(str(err))
+    if line and not any(line in p for p in parts):
+      parts.append(line if parts else f"{type(err).__name__}: {line}")
+    if len(parts) == 2:
+      break
+  return parts[0] + (f" (caused by: {parts[1]})" if len(parts) > 1 else "") \
+      if parts else type(e).__name__
+
+
+_DISK_FULL_ERRNOS = {errno.ENOSPC: "no space left on device",
+                     errno.EDQUOT: "disk quota exceeded",
+                     errno.EFBIG: "file too large for the file system or "
+                                  "the file size limit"}
+
+
+def _disk_full(e: BaseException) -> str | None:
+  """'no space left on device' (or similar) if `e` is a full disk, else None."""
+  for err in _chain(e):
+    if isinstance(err, OSError) and err.errno in _DISK_FULL_ERRNOS:
+      return _DISK_FULL_ERRNOS[err.errno]
+    text = str(err)
+    for code, what in _DISK_FULL_ERRNOS.items():
+      if f"os_error_code='{code}'" in text or os.strerror(code) in text:
+        return what
+    if "RESOURCE_EXHAUSTED" in text:
+      return "no space left on device"
+  return None
+
+
+class _OrbaxTracebacks(py_logging.Filter):
+  """Shortens Orbax's own error logs to one line each (no tracebacks).
+
+  A failing async save makes Orbax log the same error with its traceback from
+  several threads before it is raised; `Checkpointer` turns the raised one
+  into a `CheckpointError` with what to do, which keeps the original as its
+  `__cause__`.
+  """
+
+  def filter(self, record: py_logging.LogRecord) -> bool:
+    if (record.exc_info and record.levelno >= py_logging.ERROR
+        and f"{os.sep}orbax{os.sep}" in (record.pathname or "")):
+      exc = record.exc_info[1]
+      record.msg = f"{record.getMessage()} [{short_reason(exc)}]" if exc \
+          else record.getMessage()
+      record.args = None
+      record.exc_info = None
+      record.exc_text = None
+    return True
+
+
+_ORBAX_FILTER = _OrbaxTracebacks()
+
+
+def _install_log_filter() -> None:
+  absl_logger = py_logging.getLogger("absl")
+  if _ORBAX_FILTER not in absl_logger.filters:
+    absl_logger.addFilter(_ORBAX_FILTER)
+
+
+# ----------------------------------------------------------------------------
+# Checkpointer.
+
+
+class _Outcome(NamedTuple):
+  kind: str  # "ok", "legacy", "corrupt" or "config".
+  state: Any = None
+  reason: str = ""
 
 
 class Checkpointer:
-  """Periodic, atomic saves of a pytree under `workdir/checkpoints/<step>`.
+  """Periodic, atomic, fingerprinted saves of a pytree under
+  `workdir/checkpoints/<step>`.
 
   Saves are asynchronous: training goes on while the arrays are written, and an
   interrupted save never replaces a finished one (Orbax writes to a temporary
   folder and renames it when complete).
+
+  Multi-process runs: every process constructs it and calls `save`,
+  `restore`, `restore_latest`, `wait_until_finished` and `close` together
+  (they contain collectives).
   """
 
-  def __init__(self, workdir: str, *, every_steps: int, max_to_keep: int):
-    self.directory = os.path.join(os.path.abspath(workdir), "checkpoints")
+  def __init__(self, workdir: str, *, every_steps: int = 1,
+               max_to_keep: int | None = None, read_only: bool = False):
+    """Opens (training: creates) `workdir/checkpoints`.
+
+    Args:
+      workdir: the run's folder.
+      every_steps: period of `should_save`.
+      max_to_keep: how many checkpoints Orbax keeps (None: all).
+      read_only: for sampling and evaluation: creates nothing (not even an
+        empty `checkpoints/` folder), cleans nothing up, moves nothing, and
+        refuses `save`.
+    """
+    self.workdir = os.path.abspath(workdir)
+    self.directory = os.path.join(self.workdir, "checkpoints")
+    self.corrupt_directory = os.path.join(self.workdir, CORRUPT_DIR)
+    self.read_only = read_only
     self._every_steps = every_steps
+    self._pending: int | None = None  # Saved, not yet known to be complete.
+    self._verified: dict[int, bool] = {}
+    self._error_reported = False
+    self._closed = False
+    _install_log_filter()
+    if read_only and not os.path.isdir(self.directory):
+      self._manager = None  # Nothing to read; nothing to create.
+      return
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=max_to_keep, create=not read_only,
+        cleanup_tmp_directories=not read_only, read_only=read_only)
     self._manager = ocp.CheckpointManager(
-        self.directory,
-        options=ocp.CheckpointManagerOptions(
-            max_to_keep=max_to_keep, create=True,
-            cleanup_tmp_directories=True))
+        self.directory, options=options,
+        item_handlers=ocp.StandardCheckpointHandler())
+    # Reads go to a handler of their own, which has no barriers: a process
+    # that cannot read its shards must not leave the others waiting in
+    # Orbax's restore barrier; `_attempt` then decides with all processes.
+    self._reader = ocp.StandardCheckpointHandler()
+
+  # -- Steps.
 
   def latest_step(self) -> int | None:
-    return self._manager.latest_step()
+    return None if self._manager is None else self._manager.latest_step()
+
+  def all_steps(self) -> list[int]:
+    return [] if self._manager is None else sorted(self._manager.all_steps())
 
   def should_save(self, step: int) -> bool:
     """Periodic saves, plus every step at which a preemption was signalled."""
     return (step % self._every_steps == 0
-            or self._manager.reached_preemption(step))
+            or self.reached_preemption(step))
 
   def reached_preemption(self, step: int) -> bool:
-    return self._manager.reached_preemption(step)
+    return self._manager is not None and self._manager.reached_preemption(step)
+
+  def verified(self, step: int) -> bool | None:
+    """Whether checkpoint `step` is known to hold exactly its state.
+
+    True: written by this process's run and complete (its fingerprint is
+    that of the state in memory), or read back and verified. False: it
+    failed verification or could not be read. None: unknown (not read in
+    this run, still being written, or written before fingerprints).
+    """
+    if step not in self.all_steps():
+      return None
+    return self._verified.get(step)
+
+  # -- Saving.
 
   def save(self, step: int, state: Any) -> None:
-    self._manager.save(step, args=ocp.args.StandardSave(_to_tree(state)),
-                       force=True)
+    """Starts an asynchronous save of `state` as step `step`, fingerprinted.
+
+    Raises:
+      CheckpointError: this or the previous save could not be written (a
+        full disk: the message names the last complete checkpoint and the
+        folder to free); or the Checkpointer is read-only.
+    """
+    if self.read_only or self._manager is None:
+      raise CheckpointError(
+          f"This Checkpointer of {self.directory} is read-only; it cannot "
+          f"save step {step}.")
+    tree = _to_tree(state)
+    metadata = {FINGERPRINT_KEY: {
+        "version": FINGERPRINT_VERSION,
+        "method": "per array: uint32 words u, [sum(u), sum(u*(2i+1))] mod "
+                  "2^32, hex",
+        "leaves": fingerprint(tree)}}
+    try:
+      self._manager.save(step, args=ocp.args.StandardSave(tree), force=True,
+                         custom_metadata=metadata)
+    except Exception as e:  # pylint: disable=broad-except
+      # The error of the previous (async) save surfaces here too.
+      failed = self._pending if self._pending is not None else step
+      self._pending = None
+      raise self._write_error(failed, e) from e
+    previous, self._pending = self._pending, step
+    self._confirm(previous)  # Orbax waited for it before starting this one.
+
+  def wait_until_finished(self) -> None:
+    """Blocks until the last save is complete.
+
+    Raises:
+      CheckpointError: it could not be written.
+    """
+    if self._manager is None:
+      return
+    try:
+      self._manager.wait_until_finished()
+    except Exception as e:  # pylint: disable=broad-except
+      failed, self._pending = self._pending, None
+      raise self._write_error(failed, e) from e
+    step, self._pending = self._pending, None
+    self._confirm(step)
+
+  def close(self) -> None:
+    """Waits for the last save and shuts Orbax down, also after errors.
+
+    Safe to call twice. Raises `CheckpointError` only for a write failure not
+    already raised by `save` or `wait_until_finished`.
+    """
+    if self._closed:
+      return
+    self._closed = True
+    if self._manager is None:
+      return
+    already = self._error_reported
+    error = None
+    try:
+      self.wait_until_finished()
+    except CheckpointError as e:
+      error = e
+    finally:
+      for closable in (self._manager, self._reader):
+        try:
+          closable.close()
+        except Exception as e:  # pylint: disable=broad-except
+          logging.info("Closing the checkpoint manager after an error: %s",
+                       short_reason(e))
+    if error is not None:
+      if already:  # The failure was raised already; one error is enough.
+        logging.info("After the checkpoint error: %s", error)
+      else:
+        raise error
+
+  def _confirm(self, step: int | None) -> None:
+    """Marks a finished save complete, or raises if Orbax dropped it silently."""
+    if step is None:
+      return
+    if (jax.process_count() == 1
+        and not os.path.isdir(os.path.join(self.directory, str(step)))):
+      raise self._write_error(step, None)
+    self._verified[step] = True
+
+  def _complete_steps(self) -> list[int]:
+    """Steps with a finished folder on disk (no Orbax temporary folders)."""
+    try:
+      names = os.listdir(self.directory)
+    except OSError:
+      return []
+    return sorted(int(n) for n in names if n.isdigit()
+                  and os.path.isdir(os.path.join(self.directory, n)))
+
+  def _write_error(self, step: int | None, e: BaseException | None
+                   ) -> CheckpointError:
+    self._error_reported = True
+    full = _disk_full(e) if e is not None else None
+    if e is None:
+      reason = "Orbax did not finalize it; its error is in the log above"
+    elif full:
+      reason = full
+    else:
+      reason = short_reason(e)
+    if step is not None:
+      self._verified[step] = False
+    done = [s for s in self._complete_steps() if s != step]
+    what = f"step {step}" if step is not None else "the last step"
+    last = (f"the last complete checkpoint is step {done[-1]} and nothing was "
+            "lost" if done else "no checkpoint was completed before it")
+    todo = (f"free space in {self.directory} and rerun the same command"
+            if full or isinstance(e, OSError) else
+            f"fix the cause in {self.directory} and rerun the same command")
+    return CheckpointError(
+        f"could not write checkpoint {what} ({reason}); {last}; {todo}")
+
+  # -- Restoring.
 
   def restore(self, abstract_state: Any, step: int | None = None) -> Any:
-    """Restores `step` (default: the latest) with the shardings of the target.
+    """Restores `step` (default: the latest) and verifies its fingerprint.
 
     Args:
       abstract_state: a pytree of `jax.ShapeDtypeStruct` (with shardings) or
@@ -58,34 +489,262 @@ class Checkpointer:
       The restored pytree.
 
     Raises:
-      CheckpointError: with what to do, if the checkpoint is unreadable or does
-        not match the configuration.
+      CheckpointError: with what to do, if the checkpoint is unreadable or
+        corrupt (its content differs from its fingerprint), or does not match
+        the configuration.
     """
     step = self.latest_step() if step is None else step
     if step is None:
       raise CheckpointError(f"No checkpoint in {self.directory}.")
+    if step not in self.all_steps():
+      raise CheckpointError(
+          f"No checkpoint of step {step} in {self.directory} (there are: "
+          f"{', '.join(map(str, self.all_steps())) or 'none'}).")
     abstract_state = jax.tree.map(ocp.utils.to_shape_dtype_struct,
                                   abstract_state)
+    outcome = self._attempt(step, abstract_state)
+    if outcome.kind in ("ok", "legacy"):
+      return outcome.state
+    path = os.path.join(self.directory, str(step))
+    if outcome.kind == "config":
+      raise CheckpointError(self._config_message(step, outcome.reason))
+    raise CheckpointError(
+        f"Could not restore the checkpoint at {path}: {outcome.reason}. It is "
+        "corrupt or incomplete. To resume from an earlier checkpoint, move "
+        f"this folder aside (nothing is deleted): mv {path} {path}.bad ; to "
+        "start afresh, use a new --workdir.")
+
+  def restore_latest(self, abstract_state: Any
+                     ) -> tuple[int, Any, list[int]]:
+    """Restores the newest checkpoint that verifies.
+
+    Newer ones that are corrupt (unreadable, or content differing from their
+    fingerprint) are skipped with a warning naming them; unless read-only,
+    process 0 moves them to `<workdir>/checkpoints_corrupt/<step>` (kept, out
+    of Orbax's way). Nothing is moved unless an older checkpoint verifies.
+
+    Args:
+      abstract_state: as for `restore`.
+
+    Returns:
+      `(step, state, skipped_steps)`; `skipped_steps` newest first.
+
+    Raises:
+      CheckpointError: no checkpoint; or the newest readable one was written
+        with another configuration (shapes or tree differ: no fallback); or
+        no checkpoint verifies (nothing is moved or deleted).
+    """
+    steps = sorted(self.all_steps(), reverse=True)
+    if not steps:
+      raise CheckpointError(f"No checkpoint in {self.directory}.")
+    abstract_state = jax.tree.map(ocp.utils.to_shape_dtype_struct,
+                                  abstract_state)
+    skipped: list[tuple[int, str]] = []
+    for step in steps:
+      outcome = self._attempt(step, abstract_state)
+      if outcome.kind == "config":
+        raise CheckpointError(self._config_message(step, outcome.reason))
+      if outcome.kind == "corrupt":
+        logging.warning("Checkpoint %d in %s does not verify: %s", step,
+                        self.directory, outcome.reason)
+        skipped.append((step, outcome.reason))
+        continue
+      if skipped:
+        where = self._set_aside([s for s, _ in skipped])
+        logging.warning(
+            "Resuming from checkpoint %d, the newest that verifies; skipped "
+            "the corrupt checkpoint(s) %s, %s.", step,
+            ", ".join(str(s) for s, _ in skipped), where)
+      return step, outcome.state, [s for s, _ in skipped]
+    details = "; ".join(f"step {s}: {r}" for s, r in skipped)
+    paths = " ".join(os.path.join(self.directory, str(s)) for s, _ in skipped)
+    newest = os.path.join(self.directory, str(skipped[0][0]))
+    raise CheckpointError(
+        f"No checkpoint in {self.directory} verifies ({details}). Nothing "
+        f"was moved or deleted: {paths}. To start afresh, use a new "
+        "--workdir; to set a checkpoint aside by hand: "
+        f"mv {newest} {newest}.bad")
+
+  def _config_message(self, step: int, reason: str) -> str:
+    path = os.path.join(self.directory, str(step))
+    return (
+        f"The checkpoint at {path} was written with a different "
+        f"configuration than the one given now ({reason}). Nothing is "
+        "corrupt and nothing was changed. Resume with the configuration it "
+        f"was written with (config.json in {self.workdir}), or start afresh "
+        "with a new --workdir.")
+
+  def _attempt(self, step: int, abstract: Any) -> _Outcome:
+    """Reads and verifies one step; never raises for a bad checkpoint."""
+    outcome = self._read(step, abstract)
+    if outcome.kind == "corrupt":
+      _collect_abandoned_reads()
+    if jax.process_count() > 1:  # All processes take the same decision.
+      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+      codes = {"ok": 0, "legacy": 0, "corrupt": 1, "config": 2}
+      worst = int(np.max(multihost_utils.process_allgather(
+          np.int32(codes[outcome.kind]))))
+      if worst and codes[outcome.kind] != worst:
+        kind = "config" if worst == 2 else "corrupt"
+        outcome = _Outcome(kind, None, "unreadable on another process (see its log)")
+    if outcome.kind in ("ok", "legacy"):
+      outcome = self._verify(step, outcome, abstract)
+    self._verified[step] = {"ok": True, "corrupt": False}.get(outcome.kind)
+    return outcome
+
+  def _read(self, step: int, abstract: Any) -> _Outcome:
+    """Checks the metadata against `abstract`, then restores (no verifying)."""
+    path = os.path.join(self.directory, str(step))
+    meta_file = os.path.join(path, _STEP_METADATA_FILE)
     try:
-      restored = self._manager.restore(
-          step, args=ocp.args.StandardRestore(_to_tree(abstract_state)))
-      return _from_tree(abstract_state, restored)
-    except Exception as e:  # Orbax raises many types for bad files.
-      path = os.path.join(self.directory, str(step))
-      raise CheckpointError(
-          f"Could not restore the checkpoint at {path} ({type(e).__name__}: "
-          f"{e}). Either it is corrupt or incomplete, or it was written with a "
-          "different model configuration than the one given now. To resume "
-          "from an earlier checkpoint, move this folder aside (nothing is "
-          f"deleted): mv {path} {path}.bad ; to start afresh, use a new "
-          "--workdir.") from e
+      if os.path.exists(meta_file):
+        with open(meta_file, encoding="utf-8") as f:
+          json.load(f)
+      stored = self._manager.metadata(step).custom_metadata or {}
+      stored_fp = stored.get(FINGERPRINT_KEY)
+      if stored_fp is not None and not (
+          isinstance(stored_fp, dict)
+          and isinstance(stored_fp.get("leaves"), dict)):
+        return _Outcome("corrupt", None, "its fingerprint record is garbled")
+      item = self._manager.item_metadata(step)
+      if item is None:
+        return _Outcome("corrupt", None, "it has no array metadata")
+      on_disk = {_path_str(p): m for p, m in
+                 jax.tree_util.tree_flatten_with_path(_plain(item))[0]}
+    except Exception as e:  # pylint: disable=broad-except
+      return _Outcome("corrupt", None,
+                      f"its metadata is unreadable ({short_reason(e)})")
+    tree = _to_tree(abstract)
+    flat, treedef = jax.tree_util.tree_flatten_with_path(tree)
+    wanted = {_path_str(p): a for p, a in flat}
+    mismatch = _shape_mismatch(on_disk, wanted)
+    if mismatch:
+      return _Outcome("config", None, mismatch)
+    # Read each array in its stored dtype (verified as written), cast after.
+    target = jax.tree_util.tree_unflatten(treedef, [
+        jax.ShapeDtypeStruct(a.shape, _dtype_of(on_disk[_path_str(p)],
+                                                a.dtype),
+                             sharding=a.sharding) for p, a in flat])
+    try:
+      restored = self._reader.restore(
+          epath.Path(path) / ocp.checkpoint_manager.DEFAULT_ITEM_NAME,
+          args=ocp.args.StandardRestore(target))
+    except Exception as e:  # pylint: disable=broad-except
+      return _Outcome("corrupt", None,
+                      f"its arrays are unreadable ({short_reason(e)})")
+    kind = "ok" if stored_fp is not None else "legacy"
+    return _Outcome(kind, (restored, stored_fp), "")
 
-  def wait_until_finished(self) -> None:
-    self._manager.wait_until_finished()
+  def _verify(self, step: int, outcome: _Outcome, abstract: Any) -> _Outcome:
+    """Compares the fingerprint; casts to the asked-for dtypes."""
+    restored, stored_fp = outcome.state
+    if stored_fp is None:
+      logging.warning(
+          "Checkpoint %d in %s has no fingerprint (written before "
+          "fingerprints existed): restored without verifying it.", step,
+          self.directory)
+    else:
+      got = fingerprint(restored)
+      want = stored_fp["leaves"]
+      bad = sorted(p for p in set(got) | set(want) if got.get(p) != want.get(p))
+      if bad:
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more"
+                                      if len(bad) > 5 else "")
+        return _Outcome(
+            "corrupt", None,
+            f"its content differs from the fingerprint saved with it in "
+            f"{len(bad)} of {len(want)} arrays ({shown}): its files changed "
+            "after they were written")
+    tree = jax.tree.map(
+        lambda x, a: x if x.dtype == a.dtype else x.astype(a.dtype),
+        restored, _to_tree(abstract))
+    return _Outcome(outcome.kind, _from_tree(abstract, tree), "")
 
-  def close(self) -> None:
-    self._manager.wait_until_finished()
-    self._manager.close()
+  def _set_aside(self, steps: list[int]) -> str:
+    """Moves corrupt step folders (process 0) out of Orbax's way."""
+    if self.read_only:
+      return f"left in place in {self.directory} (read-only)"
+    moved = []
+    if jax.process_index() == 0:
+      os.makedirs(self.corrupt_directory, exist_ok=True)
+      for step in steps:
+        dest = os.path.join(self.corrupt_directory, str(step))
+        n = 1
+        while os.path.exists(dest):
+          dest = os.path.join(self.corrupt_directory, f"{step}.{n}")
+          n += 1
+        shutil.move(os.path.join(self.directory, str(step)), dest)
+        moved.append(dest)
+    if jax.process_count() > 1:
+      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+      multihost_utils.sync_global_devices("otgan_checkpoints_set_aside")
+    self._manager.reload()
+    if moved:
+      return "kept in " + ", ".join(moved)
+    return f"kept in {self.corrupt_directory}"
+
+
+def _collect_abandoned_reads() -> None:
+  """Collects the reads Orbax left pending after a failed restore, quietly.
+
+  When one array of a restore fails, Orbax abandons the reads of the others;
+  when those coroutines are garbage-collected (often at exit) each prints an
+  "Exception ignored in: <coroutine ...>" traceback. Collecting them here,
+  with only those reports silenced, keeps the log to the one error.
+  """
+  previous = sys.unraisablehook
+
+  def hook(unraisable):
+    obj = unraisable.object
+    code = getattr(obj, "cr_code", None)
+    if code is not None and f"{os.sep}orbax{os.sep}" in code.co_filename:
+      return
+    previous(unraisable)
+  sys.unraisablehook = hook
+  try:
+    gc.collect()
+  finally:
+    sys.unraisablehook = previous
+
+
+def _plain(tree: Any) -> Any:
+  """Orbax's tree metadata as plain nested containers."""
+  if hasattr(tree, "tree"):
+    tree = tree.tree
+  if isinstance(tree, dict) or hasattr(tree, "items"):
+    return {k: _plain(v) for k, v in tree.items()}
+  if isinstance(tree, (list, tuple)):
+    return [_plain(v) for v in tree]
+  return tree
+
+
+def _dtype_of(meta: Any, default: Any) -> Any:
+  dtype = getattr(meta, "dtype", None)
+  return default if dtype is None else dtype
+
+
+def _shape_mismatch(on_disk: dict[str, Any], wanted: dict[str, Any]) -> str:
+  """What differs between the stored arrays and the asked-for ones, or ''."""
+  missing = sorted(set(wanted) - set(on_disk))
+  extra = sorted(set(on_disk) - set(wanted))
+  shapes = [f"{p}: {tuple(on_disk[p].shape)} in the checkpoint, "
+            f"{tuple(wanted[p].shape)} now"
+            for p in sorted(set(wanted) & set(on_disk))
+            if getattr(on_disk[p], "shape", None) is not None
+            and tuple(on_disk[p].shape) != tuple(wanted[p].shape)]
+  parts = []
+  if shapes:
+    parts.append(f"{len(shapes)} array(s) have other shapes: "
+                 + "; ".join(shapes[:3]) + ("; ..." if len(shapes) > 3 else ""))
+  if missing:
+    parts.append(f"{len(missing)} array(s) of this configuration are not in "
+                 "the checkpoint: " + ", ".join(missing[:3])
+                 + (", ..." if len(missing) > 3 else ""))
+  if extra:
+    parts.append(f"{len(extra)} array(s) of the checkpoint are not in this "
+                 "configuration: " + ", ".join(extra[:3])
+                 + (", ..." if len(extra) > 3 else ""))
+  return "; ".join(parts)
 
 
 def _to_tree(state: Any) -> Any:
@@ -94,7 +753,7 @@ def _to_tree(state: Any) -> Any:
   Checkpoints then hold only the fields a method uses, so a field added later
   with a None default (`TrainState.extra`) leaves older checkpoints readable.
   """
-  if dataclasses.is_dataclass(state):
+  if dataclasses.is_dataclass(state) and not isinstance(state, type):
     return {f.name: getattr(state, f.name) for f in dataclasses.fields(state)
             if getattr(state, f.name) is not None}
   return state
