@@ -126,7 +126,7 @@ def loss_rows(repeats):
 def step_rows(repeats):
   from configs import otgan_cifar10  # pylint: disable=g-import-not-at-top
   from otgan_jax import data as data_lib  # pylint: disable=g-import-not-at-top
-  from otgan_jax import train  # pylint: disable=g-import-not-at-top
+  from otgan_jax import experiment  # pylint: disable=g-import-not-at-top
   rows = []
   for n in [int(s) for s in _STEPS.value if s]:
     config = otgan_cifar10.get_config()
@@ -134,15 +134,18 @@ def step_rows(repeats):
     config.model.init_batch_size = min(n, 64)
     info = data_lib.DatasetInfo(name="cifar10", shape=(32, 32, 3), low=0.0,
                                 high=255.0, num_examples=50000, num_classes=10)
-    exp = train.Experiment(config, info=info)
-    state = jax.jit(exp._init_fn)(  # pylint: disable=protected-access
-        jax.random.key(0), jnp.zeros((config.model.init_batch_size, 32, 32, 3)))
+    exp = experiment.Experiment(config, info=info)
+    state = jax.jit(exp.method.init_state)(
+        jax.random.key(0), jnp.zeros((config.model.init_batch_size, 32, 32, 3)),
+        None)
+    spec = exp.batch_spec
     batch = {"x": jax.random.randint(jax.random.key(1),
-                                     (exp.num_updates, 2, n, 32, 32, 3), 0, 256,
+                                     (spec.num_updates, spec.draws, n, 32, 32,
+                                      3), 0, 256,
                                      dtype=jnp.int32).astype(jnp.uint8)}
     step = exp.jit_train_step()
     t0 = time.perf_counter()
-    compiled = step.lower(state, batch, jax.random.key(2)).compile()
+    compiled = step.lower(state, batch, jax.random.key(2), None).compile()
     compile_s = time.perf_counter() - t0
     print(f"CIFAR step n={n}: compiled in {compile_s:.0f} s; timing "
           f"{1 + repeats} call(s) ...", flush=True)
@@ -154,7 +157,7 @@ def step_rows(repeats):
     times = []
     for _ in range(1 + repeats):
       t0 = time.perf_counter()
-      state, _ = jax.block_until_ready(compiled(state, batch, rng))
+      state, _ = jax.block_until_ready(compiled(state, batch, rng, None))
       times.append(time.perf_counter() - t0)
     first, timed_steps = times[0], sorted(times[1:])
     # XLA's count; a loop body (the Sinkhorn iterations) counts once.

@@ -38,7 +38,7 @@ import jax  # pylint: disable=g-import-not-at-top
 import numpy as np
 
 from otgan_jax import sharding as sharding_lib  # pylint: disable=g-import-not-at-top
-from otgan_jax import train
+from otgan_jax import experiment
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", os.path.join(os.path.dirname(os.path.dirname(
@@ -48,7 +48,7 @@ _DEVICES = flags.DEFINE_list("devices", ["1", "2", "4", "8"],
                              "Mesh sizes (the first k devices).")
 _NS = flags.DEFINE_list("ns", ["64"], "Batch sizes n (each of X, X', Y, Y').")
 _CHUNKS = flags.DEFINE_list("chunk_sizes", ["0"],
-                            "config.optim.chunk_size values (0 = off).")
+                            "config.otgan.chunk_size values (0 = off).")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed steps (median).")
 _COMPILE_ONLY = flags.DEFINE_bool("compile_only", False,
                                   "Only compile and report memory.")
@@ -69,17 +69,18 @@ def _memory(compiled) -> dict[str, float]:
 def _step_time(exp, compiled, repeats) -> float:
   state = exp.init_state()
   n = exp.config.batch_size
-  shape = (exp.num_updates, exp.draws, n) + tuple(exp.info.shape)
+  spec = exp.batch_spec
+  shape = (spec.num_updates, spec.draws, n) + tuple(exp.info.shape)
   x = np.stack([exp.source.sample(i, n)["x"] for i in range(
-      exp.draws * exp.num_updates)]).reshape(shape)
+      spec.draws * spec.num_updates)]).reshape(shape)
   batch = {"x": jax.device_put(x, exp.batch_sharding())}
   rng = jax.random.key(0)
-  state, metrics = compiled(state, batch, rng)  # Warm-up.
+  state, metrics = compiled(state, batch, rng, None)  # Warm-up.
   jax.block_until_ready(metrics)
   times = []
   for _ in range(repeats):
     t0 = time.perf_counter()
-    state, metrics = compiled(state, batch, rng)
+    state, metrics = compiled(state, batch, rng, None)
     jax.block_until_ready(metrics)
     times.append(time.perf_counter() - t0)
   return float(np.median(times))
@@ -89,9 +90,10 @@ def measure(config, num_devices: int, n: int, chunk_size: int,
             run: bool) -> dict[str, object]:
   config = config.copy_and_resolve_references()
   config.batch_size = n
-  config.optim.chunk_size = chunk_size
-  exp = train.Experiment(config, devices=jax.devices()[:num_devices])
-  shape = (exp.num_updates, exp.draws, n) + tuple(exp.info.shape)
+  config.otgan.chunk_size = chunk_size
+  exp = experiment.Experiment(config, devices=jax.devices()[:num_devices])
+  spec = exp.batch_spec
+  shape = (spec.num_updates, spec.draws, n) + tuple(exp.info.shape)
   dtype = np.asarray(exp.source.sample(0, 2)["x"]).dtype
   batch = {"x": jax.ShapeDtypeStruct(shape, dtype,
                                      sharding=exp.batch_sharding())}
@@ -99,7 +101,7 @@ def measure(config, num_devices: int, n: int, chunk_size: int,
                              sharding=sharding_lib.replicated(exp.mesh))
   t0 = time.perf_counter()
   compiled = exp.jit_train_step().lower(exp.abstract_state(), batch,
-                                        rng).compile()
+                                        rng, None).compile()
   row = {"devices": num_devices, "n": n, "chunk_size": chunk_size,
          "compile_s": time.perf_counter() - t0, **_memory(compiled)}
   if run:

@@ -1,12 +1,18 @@
 """Every config key, declared once with its meaning.
 
-Experiment configs start from `get_config()` here and override values, so a
-locked config turns a typo in a key (`--config.ot.epsilom=...`) into an error,
-and command-line overrides are type-checked.
+The keys every method reads are declared here; each training method declares
+the sections it owns in its module (`otgan_jax/methods/*.py`,
+`config_sections`: `otgan` and `ot` for OT-GAN, `baseline` for GAN / WGAN /
+WGAN-GP / POT-GAN, `potgan`, `assignment`), and `get_config()` adds them
+all. A changed key of a section the configured method does not read is an
+error. Experiment configs start from `get_config()` and override values, so
+a locked config turns a typo in a key (`--config.ot.epsilom=...`) into an
+error, and command-line overrides are type-checked.
 """
 
 import ml_collections
-from ml_collections import config_dict
+
+from otgan_jax import methods
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -15,7 +21,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.name = "otgan"             # experiment name; default workdir ./runs/<name>
   c.seed = 0                   # seeds parameters, latents and data order
   c.method = "otgan"           # otgan | gan (DCGAN, non-saturating) | wgan (clipping) | wgangp | potgan | assignment
-  c.total_steps = 100_000      # train steps; one step = 1 critic + n_gen generator updates
+  c.total_steps = 100_000      # train steps (what one step does is the method's: see its module)
   c.batch_size = 200           # n, the size of EACH of X, X', Y, Y' (global, all devices)
   c.log_every_steps = 100      # metrics to TensorBoard/JSONL and a progress line
   c.sample_every_steps = 1000  # sample grid / scatter plot PNG into workdir/samples
@@ -26,7 +32,6 @@ def get_config() -> ml_collections.ConfigDict:
   c.data.source = "files"      # embedded (digits, gaussians) | files (official format) | tfds
   c.data.data_dir = ""         # folder with the official files (source=files); TFDS data_dir (source=tfds)
   c.data.split = "train"       # train | test
-  c.data.random_flip = False   # random horizontal flips of real images
   c.data.gaussians = ml_collections.ConfigDict()
   c.data.gaussians.num_modes = 8     # modes on a circle
   c.data.gaussians.radius = 2.0      # circle radius
@@ -48,14 +53,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.critic.strides = (1, 2, 2, 2)              # conv strides
   c.model.critic.hidden = (32, 32, 32)               # toy_mlp hidden units
   c.model.critic.features = 16                       # toy_mlp feature dimension
-  c.model.critic.head = "features"                   # features (OT-GAN) | scalar (gan/wgan/wgangp critics)
 
-  c.optim = ml_collections.ConfigDict()
-  c.optim.n_gen = 3            # generator updates per critic update (Algorithm 1)
+  c.optim = ml_collections.ConfigDict()  # the two networks' Adam (generator; critic, assigner...)
   c.optim.ema_decay = 0.999    # generator weight EMA (used for samples and evaluation)
-  c.optim.freeze_critic_at_step = -1  # >=0: stop updating the critic from this step on (section 5.1)
-  c.optim.chunk_size = 0       # >0: run the networks this many examples (of n) at a time, then
-                               # back-propagate chunk by chunk (memory ~ features, not activations)
   for net in ("generator", "critic"):
     o = ml_collections.ConfigDict()
     o.learning_rate = 3e-4
@@ -65,43 +65,9 @@ def get_config() -> ml_collections.ConfigDict:
     o.eps_root = 1e-8          # ... and inside it (the official code's placement)
     c.optim[net] = o
 
-  c.baseline = ml_collections.ConfigDict()  # method = gan | wgan | wgangp
-  c.baseline.n_critic = 5      # critic updates per generator update (1 for the DCGAN schedule)
-  c.baseline.gp_weight = 10.0  # WGAN-GP lambda
-  c.baseline.clip_value = 0.01  # WGAN weight clipping bound
-
-  c.potgan = ml_collections.ConfigDict()  # method = potgan (WGAN-GP + the POT regulariser)
-  c.potgan.encoder_path = ""    # frozen VAE encoder .npz (+ .sha256); "" = pretrain one into workdir/vae_encoder.npz
-  c.potgan.latent_dim = 128     # the VAE's latent dimension (the paper: 128)
-  c.potgan.vae_steps = 5000     # VAE pretraining (when no encoder_path)
-  c.potgan.vae_batch_size = 128
-  c.potgan.vae_learning_rate = 1e-3
-  c.potgan.vae_examples = 60_000  # training examples the VAE sees (capped at the data set)
-  c.potgan.weight = 0.01        # lambda_POT, multiplying the SUM over the batch and latent dims
-  c.potgan.forest_trees = 16    # latent transformation forest F (sizes unstated in the paper)
-  c.potgan.forest_depth = 4
-  c.potgan.forest_steps = 10    # Algorithm 1 iterations (assignment, Adam step on F) per generator update
-  c.potgan.forest_learning_rate = 0.01
-  c.potgan.assignment = "covering"  # covering (each real latent to its nearest F(z_g): the paper's
-                                    # Algorithm 1) | nearest (each F(z_g) to its nearest real) | hungarian
-
-  c.assignment = ml_collections.ConfigDict()  # method = assignment (paper 004)
-  c.assignment.num_reals = 5000       # real points psi spans (a fixed subset of the data)
-  c.assignment.count_samples = 10_000  # generated points assigned per assigner update (~10x num_reals)
-  c.assignment.assigner_steps = 1     # assigner updates per train step
-  c.assignment.generator_steps = 0    # generator updates per step on the last assignment (0: one pass,
-                                      # count_samples // batch_size; batch_size is the generator's batch)
-  c.assignment.assigner_cost = "sqeuclidean"   # sqeuclidean | psnr (pairwise, over all reals)
-  c.assignment.generator_cost = "sqeuclidean"  # sqeuclidean | psnr | ssim (5 - 5 SSIM)
-  c.assignment.chunk_size = 1000      # reals per block of the exact assignment (and samples per generator call)
-  c.assignment.assigner_hidden = (1024, 1024, 512, 512)  # assigner MLP (leaky ReLU)
-
-  c.ot = ml_collections.ConfigDict()
-  c.ot.cost = "cosine"         # cosine (the paper) | sqeuclidean (half mean squared distance, toy)
-  c.ot.matching = "sinkhorn"   # sinkhorn | random (the paper's ablation)
-  c.ot.epsilon = 0.002         # ABSOLUTE entropic regularisation
-  c.ot.num_iterations = 500    # Sinkhorn iterations (fixed unless threshold is set)
-  c.ot.threshold = config_dict.placeholder(float)  # optional early-stop marginal error
+  # The sections each method owns (declared in otgan_jax/methods/*.py).
+  for section, (defaults, _) in methods.config_sections().items():
+    c[section] = defaults
 
   c.evals = ml_collections.ConfigDict()
   c.evals.metrics = ""          # comma-separated: is,fid,kid,pr,modes,reverse_kl,w1,
@@ -146,10 +112,9 @@ BASELINE_OPTIM = {"gan": (2e-4, 0.999, 1),      # DCGAN
 
 def set_baseline(c: ml_collections.ConfigDict, method: str, *,
                  learning_rate: float | None = None) -> None:
-  """Configures `c` for a baseline: method, scalar critic, optimizers."""
+  """Configures `c` for a baseline: method and optimizers."""
   lr, b2, n_critic = BASELINE_OPTIM[method]
   c.method = method
-  c.model.critic.head = "scalar"
   for net in ("generator", "critic"):
     c.optim[net].learning_rate = learning_rate or lr
     c.optim[net].b1 = 0.5

@@ -12,7 +12,7 @@ the log domain, 500 iterations, epsilon 0.002. Reported inception score 8.47
   :batch200 / :batch800 / :batch3200  the batch-size study of Figure 3
   :random                             random matching instead of OT (IS 4.64)
   :one_gpu                            the paper's batch on ONE GPU: networks run
-                                      500 examples at a time (optim.chunk_size)
+                                      500 examples at a time (otgan.chunk_size)
 
 Memory of the full train step at the paper's batch (X, X', Y, Y' of 4000 each),
 from XLA's compiled memory analysis on one device (bench/scaling.py
@@ -29,7 +29,7 @@ def get_config(arg=None):
   c.name = "otgan_cifar10"
   c.data.name = "cifar10"
   c.data.source = "files"
-  c.data.random_flip = True
+  c.otgan.random_flip = True
   c.total_steps = 100_000
   c.batch_size = 4000
   c.log_every_steps = 10
@@ -45,7 +45,7 @@ def get_config(arg=None):
     c.ot.matching = "random"
   elif arg == "one_gpu":
     c.name = "otgan_cifar10_one_gpu"
-    c.optim.chunk_size = 500
+    c.otgan.chunk_size = 500
   elif arg is not None:
     raise ValueError(f"Unknown variant {arg!r}: batch200 | batch800 | "
                      "batch3200 | random | one_gpu.")

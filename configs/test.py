@@ -30,8 +30,6 @@ def get_config(arg=None):
   c.model.generator.widths = (16, 8, 8)
   c.model.critic.widths = (8, 8, 16)
   c.model.critic.strides = (1, 2, 2)
-  c.optim.n_gen = 2
-  c.ot.num_iterations = 20
   c.ckpt.every_steps = 3
   c.ckpt.max_to_keep = 5
   if arg in ("gaussians", "gan", "wgan", "wgangp", "potgan", "assignment"):
@@ -41,14 +39,17 @@ def get_config(arg=None):
     c.model.generator.hidden = (16, 16)
     c.model.critic.hidden = (16, 16)
     c.model.critic.features = 4
+  if arg in (None, "gaussians", "conditional"):  # OT-GAN
+    c.otgan.n_gen = 2
+    c.ot.num_iterations = 20
+  if arg == "gaussians":
     c.ot.cost = "sqeuclidean"
     c.ot.epsilon = 0.02
     c.ot.num_iterations = 10
-  if arg == "conditional":
+  elif arg == "conditional":
     c.model.num_classes = 10
   elif arg in ("gan", "wgan", "wgangp", "potgan"):
     c.method = arg
-    c.model.critic.head = "scalar"
     c.baseline.n_critic = 2
   if arg == "potgan":
     c.potgan.latent_dim = 4

@@ -79,8 +79,8 @@ def main(argv):
   shared.quiet_libraries()
   # pylint: disable=g-import-not-at-top
   import jax
-  from otgan_jax import checkpointing
   from otgan_jax import data as data_lib
+  from otgan_jax import sampling
   from otgan_jax import train
   from otgan_jax.evaluation import evaluators
   from otgan_jax.evaluation import image_metrics
@@ -102,17 +102,8 @@ def main(argv):
     if not config.evals.metrics:
       raise ValueError("No metrics: pass --metrics=is,fid,... (or set "
                        "config.evals.metrics in the run's config).")
-    exp = train.Experiment(config)
-    ckpt = checkpointing.Checkpointer(_WORKDIR.value, every_steps=1,
-                                      max_to_keep=None)
-    try:
-      step = ckpt.latest_step() if _STEP.value is None else _STEP.value
-      if step is None:
-        raise checkpointing.CheckpointError(
-            f"No checkpoint in {ckpt.directory}: train first.")
-      state = ckpt.restore(exp.abstract_state(), step)
-    finally:
-      ckpt.close()
+    exp, state, step = sampling.restore_run(
+        _WORKDIR.value, config=config, step=_STEP.value, with_data=True)
     evaluator = evaluators.Evaluator(
         config.evals, info=exp.info, data_config=config.data,
         source=exp.source, cache_dir=os.path.join(_WORKDIR.value, "eval"),

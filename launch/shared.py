@@ -19,14 +19,6 @@ def quiet_libraries() -> None:
 
 
 def run_config(workdir: str):
-  """A run's saved config, completed with today's defaults for newer keys.
-
-  Runs written by older versions lack keys added since; they take the
-  defaults of `configs/common.py`, so the run can still be sampled and
-  evaluated.
-  """
-  from configs import common  # pylint: disable=g-import-not-at-top
-  from otgan_jax import sampling  # pylint: disable=g-import-not-at-top
-  config = common.get_config()
-  config.update(sampling.load_config(workdir))
-  return config
+  """A run's saved config, completed with today's defaults for newer keys."""
+  from otgan_jax import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  return workdir_lib.load_config(workdir)

@@ -1,11 +1,11 @@
 #!/bin/bash
-# OT-GAN on a Cloud TPU pod slice: the same command on every host (worker);
+# Any training config on a Cloud TPU pod slice: the same command on every host (worker);
 # jax.distributed detects the slice (--distributed) and the mesh spans all of
 # its chips.
 #
 #   TPU_NAME=my-v4-32 ZONE=us-central2-b launch/tpu_pod.sh
 #   TPU_NAME=my-v4-32 ZONE=us-central2-b launch/tpu_pod.sh \
-#       --config.batch_size=4000 --config.optim.chunk_size=500
+#       --config=configs/otgan_cifar10.py:one_gpu --config.batch_size=4000
 #
 # Before the first run, on every worker: clone this repository to ~/otgan_jax
 # and `pip install -e . "jax[tpu]"` (SETUP=1 below does both, from REPO_URL).

@@ -1,7 +1,8 @@
 r"""Trains a model from an ml-collections config.
 
-With no flags, trains the default (OT-GAN on the 1,797 embedded 8x8 digits,
-about 3 minutes on 2 CPU cores) into ./runs/otgan_digits:
+With no flags, trains the default config (configs/otgan_digits.py: the 1,797
+embedded 8x8 digits, about 3 minutes on 2 CPU cores) into ./runs/otgan_digits;
+the config's `method` picks the training method:
 
   python -m launch.train
   python -m launch.train --config=configs/otgan_cifar10.py \

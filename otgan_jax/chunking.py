@@ -37,8 +37,8 @@ def num_chunks(batch_size: int, chunk_size: int) -> int:
   if chunk_size <= 0 or chunk_size >= batch_size:
     return 1
   if batch_size % chunk_size:
-    raise ValueError(f"config.optim.chunk_size={chunk_size} must divide the "
-                     f"batch size {batch_size}.")
+    raise ValueError(f"A chunk size of {chunk_size} must divide the batch "
+                     f"of {batch_size} it cuts.")
   return batch_size // chunk_size
 
 

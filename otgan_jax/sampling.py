@@ -1,8 +1,11 @@
-"""Samples from a trained run's latest (or a given) checkpoint, EMA weights."""
+"""A trained run, restored for the tools: samples from its EMA generator.
+
+`restore_run` is the one way `launch.sample` and `launch.evaluate` open a
+workdir's checkpoint (read-only: a run may still be training there).
+"""
 
 from __future__ import annotations
 
-import json
 import os
 
 import jax
@@ -10,31 +13,32 @@ import ml_collections
 import numpy as np
 
 from otgan_jax import checkpointing
-from otgan_jax import train
+from otgan_jax import experiment as experiment_lib
+from otgan_jax import workdir as workdir_lib
 
 
-def load_config(workdir: str) -> ml_collections.ConfigDict:
-  path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
-    raise FileNotFoundError(
-        f"{path} not found: --workdir must be the folder a training run wrote "
-        "(it holds config.json, dataset_info.json and checkpoints/).")
-  with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
+def restore_run(workdir: str, *, config: ml_collections.ConfigDict | None = None,
+                step: int | None = None, with_data: bool = False):
+  """The run's `Experiment`, the restored state and its step.
 
+  Args:
+    workdir: the run's folder.
+    config: the config to build with; default its config.json (older runs'
+      keys mapped to today's).
+    step: which checkpoint; default the latest.
+    with_data: read the training data (evaluation needs it); otherwise the
+      experiment is built from dataset_info.json alone.
 
-def sample_from_workdir(workdir: str, *, num: int, seed: int = 0,
-                        step: int | None = None, chunk: int = 1000,
-                        config: ml_collections.ConfigDict | None = None
-                        ) -> tuple[np.ndarray, int]:
-  """Returns `(samples [num, ...] float32 in the data's range, step)`.
+  Returns:
+    `(experiment, state, step)`.
 
-  `config` defaults to the run's `config.json`.
+  Raises:
+    checkpointing.CheckpointError: no checkpoint, or one that cannot be
+      restored, with what to do.
   """
-  if num <= 0:
-    raise ValueError(f"--num must be positive, got {num}.")
-  config = config or load_config(workdir)
-  exp = train.Experiment(config, info=train.read_info(workdir))
+  config = config or workdir_lib.load_config(workdir)
+  info = None if with_data else workdir_lib.read_info(workdir)
+  exp = experiment_lib.Experiment(config, info=info)
   ckpt = checkpointing.Checkpointer(workdir, every_steps=1, max_to_keep=None)
   try:
     step = ckpt.latest_step() if step is None else step
@@ -45,6 +49,17 @@ def sample_from_workdir(workdir: str, *, num: int, seed: int = 0,
     state = ckpt.restore(exp.abstract_state(), step)
   finally:
     ckpt.close()
+  return exp, state, step
+
+
+def sample_from_workdir(workdir: str, *, num: int, seed: int = 0,
+                        step: int | None = None, chunk: int = 1000,
+                        config: ml_collections.ConfigDict | None = None
+                        ) -> tuple[np.ndarray, int]:
+  """Returns `(samples [num, ...] float32 in the data's range, step)`."""
+  if num <= 0:
+    raise ValueError(f"--num must be positive, got {num}.")
+  exp, state, step = restore_run(workdir, config=config, step=step)
   return exp.sample(state.ema_params, num, jax.random.key(seed),
                     chunk=chunk), step
 
@@ -55,12 +70,12 @@ def save(out: str, samples: np.ndarray, workdir: str,
   os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
   np.savez(out, samples=samples)
   png = os.path.splitext(out)[0] + ".png"
-  config = config or load_config(workdir)
-  info = train.read_info(workdir)
+  config = config or workdir_lib.load_config(workdir)
+  info = workdir_lib.read_info(workdir)
   try:  # With the data at hand, 2-D plots show it beside the samples.
-    exp = train.Experiment(config)
+    exp = experiment_lib.Experiment(config)
   except (OSError, ValueError):
-    exp = train.Experiment(config, info=info)
+    exp = experiment_lib.Experiment(config, info=info)
   shown = samples[:100] if info.is_image else samples
-  train.save_samples(exp, shown, png)
+  workdir_lib.save_samples(exp, shown, png)
   return png

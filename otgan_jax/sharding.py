@@ -56,6 +56,19 @@ def batch_sharding(mesh: Mesh, batch_axis: int) -> NamedSharding:
   return NamedSharding(mesh, P(*([None] * batch_axis), DATA_AXIS))
 
 
+def batch_constraint(mesh: Mesh | None):
+  """`(x, axis) -> x` constrained to be split over the data axis at `axis`.
+
+  Without a mesh, the identity (the layout is left to XLA).
+  """
+  if mesh is None:
+    return lambda x, axis: x
+
+  def constrain(x, axis):
+    return jax.lax.with_sharding_constraint(x, batch_sharding(mesh, axis))
+  return constrain
+
+
 def data_parallel_size(mesh: Mesh) -> int:
   return mesh.shape[DATA_AXIS]
 

@@ -1,21 +1,19 @@
-"""`train_and_evaluate(config, workdir)`: the OT-GAN training loop.
+"""`train_and_evaluate(config, workdir)`: the training loop of every method.
 
-Builds the mesh, data, models and state; restores the latest checkpoint in the
-workdir if there is one; then runs the jitted, sharded `train_step`, logging
-metrics, sample grids and checkpoints on their schedules.
+Builds the `Experiment` (data, mesh, the configured method); restores the
+latest checkpoint in the workdir if there is one; prepares the method's
+constants; then runs the jitted, sharded train step, logging metrics, sample
+grids, evaluations and checkpoints on their schedules.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 import os
 import signal
 
 from absl import logging
 import jax
-from jax.experimental import multihost_utils
 import ml_collections
 import numpy as np
 
@@ -23,19 +21,10 @@ from otgan_jax import checkpointing
 from otgan_jax import experiment as experiment_lib
 from otgan_jax import metric_writers
 from otgan_jax import train_state as train_state_lib
-from otgan_jax import visualize
+from otgan_jax import workdir as workdir_lib
 from otgan_jax import data as data_lib
 from otgan_jax.data import pipeline
 from otgan_jax.evaluation import evaluators
-
-BATCH_AXIS = experiment_lib.BATCH_AXIS
-# The experiment's pieces, re-exported for the tools and older imports.
-Experiment = experiment_lib.Experiment
-METHODS = experiment_lib.METHODS
-ot_kwargs = experiment_lib.ot_kwargs
-losses_fn = experiment_lib.losses_fn
-_check_method = experiment_lib._check_method  # pylint: disable=protected-access
-
 
 class NonFiniteLossError(FloatingPointError):
   """Training produced a NaN or infinite metric."""
@@ -47,57 +36,8 @@ USER_ERRORS = (ValueError, data_lib.DataError, checkpointing.CheckpointError,
                NonFiniteLossError)
 
 
-def save_samples(exp: Experiment, samples: np.ndarray, path: str,
-                 writer: metric_writers.MetricWriter | None = None,
-                 step: int = 0) -> None:
-  """A PNG grid for images, a scatter plot over real data for vectors."""
-  info = exp.info
-  if info.is_image:
-    grid = visualize.save_image_grid(path, samples, low=info.low,
-                                     high=info.high)
-    if writer is not None:
-      writer.write_image(step, "samples", grid)
-  elif samples.shape[-1] == 2:
-    reference = None
-    if exp.source is not None:
-      reference = exp.source.sample(2**30 + 1, 2048)["x"]
-    centers = None
-    if info.name == "gaussians":
-      g = exp.config.data.gaussians
-      centers = data_lib.mode_centers(g.num_modes, g.radius)
-    visualize.save_scatter(path, samples, reference=reference,
-                           centers=centers, title=os.path.basename(path))
-
-
-def _write_config(config, workdir: str, step: int) -> None:
-  path = os.path.join(workdir, "config.json")
-  text = config.to_json_best_effort(indent=2, sort_keys=True)
-  if os.path.exists(path):
-    with open(path) as f:
-      if f.read() == text:
-        return
-    # Resumed with other settings: keep the original, record the new one.
-    path = os.path.join(workdir, f"config_resumed_at_{step}.json")
-    logging.warning("Config differs from workdir/config.json; saved as %s",
-                    path)
-  with open(path, "w") as f:
-    f.write(text)
-
-
-def write_info(info: data_lib.DatasetInfo, workdir: str) -> None:
-  """Saves the dataset's shape and range so sampling needs no data."""
-  with open(os.path.join(workdir, "dataset_info.json"), "w") as f:
-    json.dump(dataclasses.asdict(info), f, indent=2)
-
-
-def read_info(workdir: str) -> data_lib.DatasetInfo:
-  with open(os.path.join(workdir, "dataset_info.json")) as f:
-    d = json.load(f)
-  d["shape"] = tuple(d["shape"])
-  return data_lib.DatasetInfo(**d)
-
-
-def _check_finite(step: int, scalars: dict[str, float], last_saved) -> None:
+def _check_finite(step: int, scalars: dict[str, float], last_saved,
+                  advice: str) -> None:
   bad = [k for k, v in scalars.items() if not math.isfinite(v)]
   if bad:
     kept = ("no checkpoint had been written yet" if last_saved is None else
@@ -105,9 +45,7 @@ def _check_finite(step: int, scalars: dict[str, float], last_saved) -> None:
             "rerun resumes from it")
     raise NonFiniteLossError(
         f"Non-finite {', '.join(bad)} at step {step}. The run stopped; "
-        f"{kept}. Consider a lower learning rate "
-        "(--config.optim.critic.learning_rate), a larger --config.ot.epsilon "
-        "or checking the data range.")
+        f"{kept}. {advice}")
 
 
 class _Profiler:
@@ -191,6 +129,34 @@ class _SignalFlag:
       signal.signal(sig, handler)
 
 
+class _Steps:
+  """`(step, None)` for steps `[start, stop)`: a method that reads no data."""
+
+  def __init__(self, start: int, stop: int):
+    self._steps = iter(range(start, stop))
+
+  def __iter__(self):
+    return self
+
+  def __next__(self):
+    return next(self._steps), None
+
+  def close(self) -> None:
+    pass
+
+
+def _batches(exp: experiment_lib.Experiment, start: int, stop: int):
+  """The loop's `(step, batch)` pairs, prefetched if the method reads data."""
+  spec = exp.batch_spec
+  if spec is None:
+    return _Steps(start, stop)
+  return pipeline.Prefetcher(
+      exp.source, start, stop, num_updates=spec.num_updates,
+      batch_size=exp.config.batch_size, sharding=exp.batch_sharding(),
+      batch_axis=experiment_lib.BATCH_AXIS, with_labels=spec.labels,
+      draws=spec.draws)
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict,
                        workdir: str) -> train_state_lib.TrainState:
   """Trains to `config.total_steps`, resuming from `workdir` if possible.
@@ -198,44 +164,31 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   Returns:
     The final train state.
   """
-  exp = Experiment(config)
+  exp = experiment_lib.Experiment(config)
   profiler = _Profiler(config, workdir)  # Checks its settings up front.
   is_main = jax.process_index() == 0
   os.makedirs(workdir, exist_ok=True)
   ckpt = checkpointing.Checkpointer(workdir, every_steps=config.ckpt.every_steps,
                                     max_to_keep=config.ckpt.max_to_keep)
   latest = ckpt.latest_step()
+  constants = exp.prepare(workdir, fresh=latest is None)
   if latest is None:
-    encoder = None
-    if exp.method == "potgan":  # The frozen encoder: given, or trained here.
-      path = config.potgan.encoder_path or os.path.join(workdir,
-                                                        "vae_encoder.npz")
-      if not config.potgan.encoder_path:
-        # Process 0 trains and writes it; the others wait at the barrier.
-        if is_main and not os.path.exists(path):
-          exp.train_encoder(path)
-        if jax.process_count() > 1:
-          multihost_utils.sync_global_devices("potgan_encoder_written")
-      encoder = exp.load_encoder(path)
-    state = exp.init_state(encoder)
+    state = exp.init_state()
     logging.info("Initialised a new run in %s", workdir)
   else:
     state = ckpt.restore(exp.abstract_state(), latest)
     logging.info("Resumed from %s at step %d", ckpt.directory, latest)
   start = int(state.step)
   if is_main:
-    _write_config(config, workdir, start)
-    write_info(exp.info, workdir)
+    workdir_lib.write_config(config, workdir, start)
+    workdir_lib.write_info(exp.info, workdir)
   writer = metric_writers.MetricWriter(workdir, enabled=is_main)
   train_step = exp.jit_train_step()
   generate = exp.jit_generate(config.num_samples)
   sample_rng = jax.random.fold_in(jax.random.key(config.seed), 1)
   base_rng = jax.random.fold_in(jax.random.key(config.seed), 2)
   progress = metric_writers.Progress(config.total_steps, start)
-  batches = pipeline.Prefetcher(
-      exp.source, start, config.total_steps, num_updates=exp.num_updates,
-      batch_size=config.batch_size, sharding=exp.batch_sharding(),
-      batch_axis=BATCH_AXIS, with_labels=exp.conditional, draws=exp.draws)
+  batches = _batches(exp, start, config.total_steps)
   evaluator, eval_rng = None, jax.random.fold_in(jax.random.key(config.seed), 3)
   if config.evals.metrics and config.evals.every_steps > 0:
     evaluator = evaluators.Evaluator(
@@ -249,7 +202,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     with _SignalFlag() as interrupted:
       for step_index, batch in batches:
         profiler.before(step_index)
-        state, metrics = train_step(state, batch, base_rng)
+        state, metrics = train_step(state, batch, base_rng, constants)
         step = step_index + 1
         profiler.after(step, state)
         final = step == config.total_steps
@@ -259,14 +212,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         if step % config.log_every_steps == 0 or final or save:
           # The only host sync of a step; a NaN is caught before any save.
           scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
-          _check_finite(step, scalars, last_saved)
+          _check_finite(step, scalars, last_saved,
+                        exp.method.nonfinite_advice())
           if step % config.log_every_steps == 0 or final or preempted:
             writer.write_scalars(step, scalars)
             logging.info(progress.line(step, scalars))
         if step % config.sample_every_steps == 0 or final:
           samples = np.asarray(generate(state.ema_params, sample_rng))
           if is_main:
-            save_samples(exp, samples, os.path.join(
+            workdir_lib.save_samples(exp, samples, os.path.join(
                 workdir, "samples", f"step_{step:07d}.png"), writer, step)
         if evaluator is not None and (
             step % config.evals.every_steps == 0 or final):

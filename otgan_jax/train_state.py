@@ -1,4 +1,8 @@
-"""The GAN training state: a pytree of arrays only (optimizers live outside)."""
+"""The training state of every method: a pytree of arrays only.
+
+The optimizers live outside (in the method); `optimizer_step` and
+`ema_update` are the one update rule all train steps use.
+"""
 
 from __future__ import annotations
 
@@ -21,15 +25,21 @@ class TrainState:
   """Everything a checkpoint must hold to resume training bit-exactly.
 
   Attributes:
-    step: number of completed train steps (each = 1 critic + n_gen generator
-      updates), int32 scalar.
+    step: number of completed train steps, int32 scalar (what one step is
+      depends on the method: OT-GAN's is 1 critic + n_gen generator updates,
+      the adversarial baselines' n_critic critic updates + 1 generator
+      update, the assignment method's assigner updates + generator updates).
     gen_params: generator parameters.
-    critic_params: critic parameters.
+    critic_params: the method's second network: OT-GAN's critic (feature
+      map), the baselines' and POT-GAN's critic/discriminator (one score),
+      the assignment method's assigner psi.
     gen_opt_state: the generator optimizer's state.
-    critic_opt_state: the critic optimizer's state.
-    ema_params: exponential moving average of the generator parameters.
-    extra: method-specific parameters that persist across steps (POT-GAN's
-      latent transformation forest); None for the other methods.
+    critic_opt_state: the second network's optimizer state.
+    ema_params: exponential moving average of the generator parameters (all
+      samples and evaluations use it).
+    extra: other trained parameters of a method that persist across steps
+      (POT-GAN's latent transformation forest); None for the others. Frozen
+      constants are never here (see `otgan_jax.methods.base`).
   """
   step: jax.Array
   gen_params: Params
@@ -45,6 +55,19 @@ def make_optimizer(config: ml_collections.ConfigDict
   """Adam as in the paper, from `config.optim.generator` or `.critic`."""
   return optax.adam(learning_rate=config.learning_rate, b1=config.b1,
                     b2=config.b2, eps=config.eps, eps_root=config.eps_root)
+
+
+def optimizer_step(tx: optax.GradientTransformation, params: Params,
+                   opt_state: optax.OptState, grads: Params
+                   ) -> tuple[Params, optax.OptState]:
+  """One optimizer update of `params` along `grads` (descent)."""
+  updates, opt_state = tx.update(grads, opt_state, params)
+  return optax.apply_updates(params, updates), opt_state
+
+
+def ema_update(ema: Params, params: Params, decay: float) -> Params:
+  """`decay * ema + (1 - decay) * params`, leaf by leaf."""
+  return jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, ema, params)
 
 
 # The paper's latent, z ~ U(-1, 1)^z_dim, defined once with the networks.

@@ -27,18 +27,22 @@ def shared_data_dir() -> pathlib.Path:
 
 
 def _loop_batch(exp, step, transform=None):
-  """The training loop's batch of `step` (one process), from the pipeline's
-  own functions; `transform` (optional) maps the raw `x` array first."""
-  from otgan_jax import train  # pylint: disable=g-import-not-at-top
+  """The training loop's batch of `step` (one process; None for a method that
+  reads none), from the pipeline's own functions; `transform` (optional) maps
+  the raw `x` array first."""
+  from otgan_jax import experiment  # pylint: disable=g-import-not-at-top
   from otgan_jax.data import pipeline  # pylint: disable=g-import-not-at-top
   spec = exp.batch_spec
+  if spec is None:  # The method reads no batches.
+    return None
   local = pipeline.host_batch(
       exp.source, step, num_updates=spec.num_updates,
       batch_size=exp.config.batch_size, shard_index=0, num_shards=1,
       with_labels=spec.labels, draws=spec.draws)
   if transform is not None:
     local = dict(local, x=transform(local["x"]))
-  return pipeline.global_batch(local, exp.batch_sharding(), train.BATCH_AXIS)
+  return pipeline.global_batch(local, exp.batch_sharding(),
+                               experiment.BATCH_AXIS)
 
 
 @pytest.fixture

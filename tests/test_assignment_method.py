@@ -5,14 +5,16 @@ import numpy as np
 import pytest
 
 from configs import assignment_gaussians
+from otgan_jax import experiment
 from otgan_jax import train
 from otgan_jax.evaluation import transport
 
 
-def test_assignment_method_learns_the_ring_and_balances_the_shares():
+def test_assignment_method_learns_the_ring_and_balances_the_shares(tmp_path):
   c = assignment_gaussians.get_config()
   c.assignment.count_samples = 2500
-  exp = train.Experiment(c, devices=jax.devices()[:1])
+  exp = experiment.Experiment(c, devices=jax.devices()[:1])
+  constants = exp.prepare(str(tmp_path))
   state = exp.init_state()
   real = exp.source.sample(10**6, 1000)["x"]
 
@@ -22,11 +24,10 @@ def test_assignment_method_learns_the_ring_and_balances_the_shares():
 
   before = w1(state.gen_params)
   step = exp.jit_train_step()
-  batch = {"x": jax.device_put(np.zeros((1, 1, c.batch_size, 2), np.float32),
-                               exp.batch_sharding())}
+  assert exp.batch_spec is None  # All reals are a constant: no batches.
   history = []
   for _ in range(150):
-    state, metrics = step(state, batch, jax.random.key(0))
+    state, metrics = step(state, None, jax.random.key(0), constants)
     history.append(jax.device_get(metrics))
   after = w1(state.gen_params)
   assert after < 0.25 * before, (before, after)

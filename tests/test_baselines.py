@@ -6,15 +6,12 @@ import pytest
 
 from configs import baselines_gaussians
 from configs import test as test_config
-from otgan_jax import train
+from otgan_jax import experiment
 from otgan_jax.evaluation import transport
 
 
 def _config(method, **kw):
-  c = test_config.get_config("gaussians")
-  c.method = method
-  c.model.critic.head = "scalar"
-  c.baseline.n_critic = 2
+  c = test_config.get_config(method)
   for k, v in kw.items():
     c[k] = v
   return c
@@ -22,12 +19,13 @@ def _config(method, **kw):
 
 @pytest.mark.parametrize("method", ["gan", "wgan", "wgangp"])
 def test_each_baseline_takes_finite_steps(method, loop_batch):
-  exp = train.Experiment(_config(method))
+  exp = experiment.Experiment(_config(method))
   state = exp.init_state()
   before = jax.device_get(state.gen_params)
   step = exp.jit_train_step()
   for s in range(2):
-    state, metrics = step(state, loop_batch(exp, s), jax.random.key(0))
+    state, metrics = step(state, loop_batch(exp, s), jax.random.key(0),
+                          None)
   metrics = jax.device_get(metrics)
   assert all(np.isfinite(v) for v in metrics.values()), metrics
   assert ("critic/gradient_penalty" in metrics) == (method == "wgangp")
@@ -48,7 +46,7 @@ def test_wgangp_learns_the_ring(loop_batch):
   c.batch_size = 128
   for net in ("generator", "critic"):
     c.optim[net].learning_rate = 1e-3
-  exp = train.Experiment(c, devices=jax.devices()[:1])
+  exp = experiment.Experiment(c, devices=jax.devices()[:1])
   state = exp.init_state()
   real = exp.source.sample(10**6, 1000)["x"]
 
@@ -59,19 +57,50 @@ def test_wgangp_learns_the_ring(loop_batch):
   before = w1(state.gen_params)
   step = exp.jit_train_step()
   for s in range(1000):
-    state, _ = step(state, loop_batch(exp, s), jax.random.key(0))
+    state, _ = step(state, loop_batch(exp, s), jax.random.key(0), None)
   after = w1(state.gen_params)
   assert after < 0.4 * before, (before, after)
 
 
-def test_method_and_critic_head_must_agree():
+def test_the_method_decides_the_critic_head():
+  # A scalar critic for the baselines, a feature map for OT-GAN; the user
+  # sets no head.
+  for name, want in (("wgangp", (3, 1)), ("gaussians", (3, 4))):
+    exp = experiment.Experiment(_config(name), devices=jax.devices()[:1])
+    state = exp.init_state()
+    scores = exp.method.critic.apply(jax.device_get(state.critic_params),
+                                     np.zeros((3, 2), np.float32))
+    assert scores.shape == want, name
+
+
+def test_unknown_method_is_a_clear_error():
   c = _config("wgangp")
-  c.model.critic.head = "features"
-  with pytest.raises(ValueError, match="head='scalar'"):
-    train.Experiment(c)
-  c = _config("otgan")
-  with pytest.raises(ValueError, match="head='features'"):
-    train.Experiment(c)
-  c = _config("wgann")
-  with pytest.raises(ValueError, match="Unknown config.method"):
-    train.Experiment(c)
+  c.method = "wgann"
+  with pytest.raises(ValueError, match="Unknown config.method 'wgann'.*wgangp"):
+    experiment.Experiment(c)
+
+
+@pytest.mark.parametrize("key,value", [("otgan.random_flip", True),
+                                       ("ot.epsilon", 0.5),
+                                       ("potgan.weight", 1.0),
+                                       ("assignment.num_reals", 7)])
+def test_a_changed_key_of_another_methods_section_is_refused(key, value):
+  c = _config("wgangp")
+  section, name = key.split(".")
+  c[section][name] = value
+  with pytest.raises(ValueError, match=(
+      rf"config.{key}={value!r} is read only by config.method=.*this run's "
+      rf"method is 'wgangp'.*remove --config.{key}")):
+    experiment.Experiment(c)
+  # The section a method owns may be changed; shared keys too.
+  c = _config("wgangp")
+  c.baseline.gp_weight = 5.0
+  c.optim.critic.learning_rate = 1e-3
+  experiment.Experiment(c)
+
+
+def test_conditional_training_is_refused_by_methods_without_it():
+  c = _config("wgan")
+  c.model.num_classes = 8  # The ring's modes are its classes.
+  with pytest.raises(ValueError, match="num_classes=0"):
+    experiment.Experiment(c)

@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import pytest
 
 from configs import common
+from otgan_jax import methods
 from otgan_jax import models
-from otgan_jax import train
 from otgan_jax.evaluation import evaluators
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -35,7 +35,10 @@ def _flat_keys(c, prefix=""):
 def test_config_declares_only_common_keys_and_builds(name):
   config = importlib.import_module(f"configs.{name}").get_config()
   assert _flat_keys(config) == _flat_keys(common.get_config())
-  gen, critic = models.build_models(config.model, SHAPES[config.data.name])
+  method = methods.get(config.method)
+  methods.check_sections(config)
+  gen, critic = models.build_models(config.model, SHAPES[config.data.name],
+                                    head=method.critic_head)
   n = 2
   z = jax.ShapeDtypeStruct((n, config.model.z_dim), jnp.float32)
   x = jax.ShapeDtypeStruct((n,) + SHAPES[config.data.name], jnp.float32)
@@ -43,17 +46,15 @@ def test_config_declares_only_common_keys_and_builds(name):
   assert jax.eval_shape(gen.apply, params, z).shape == x.shape
   critic_params = jax.eval_shape(critic.init, jax.random.key(1), x)
   features = jax.eval_shape(critic.apply, critic_params, x)
-  if config.model.critic.head == "scalar":
+  if method.critic_head == "scalar":
     assert features.shape == (n, 1)
-  train.ot_kwargs(config.ot)
-  train._check_method(config)  # pylint: disable=protected-access
   evaluators.parse_metrics(config.evals.metrics)
 
 
 def test_cifar10_config_is_the_papers():
   from configs import otgan_cifar10  # pylint: disable=g-import-not-at-top
   c = otgan_cifar10.get_config()
-  assert c.batch_size == 4000 and c.optim.n_gen == 3
+  assert c.batch_size == 4000 and c.otgan.n_gen == 3
   assert c.ot.epsilon == 0.002 and c.ot.num_iterations == 500
   assert c.optim.generator.learning_rate == 3e-4 and c.optim.ema_decay == 0.999
   assert models.feature_dim((32, 32, 3), c.model.critic.widths,

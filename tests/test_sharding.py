@@ -16,16 +16,16 @@ from jax.sharding import PartitionSpec as P
 from configs import test as test_config
 from otgan_jax import losses
 from otgan_jax import sharding as sharding_lib
-from otgan_jax import train
+from otgan_jax import experiment
 
 
-def _experiment(devices, **optim):
+def _experiment(devices, **otgan):
   c = test_config.get_config()
   c.batch_size = 16
-  for k, v in optim.items():
-    c.optim[k] = v
-  exp = train.Experiment(c, devices=devices)
-  exp.gen_tx = exp.critic_tx = optax.sgd(0.5)
+  for k, v in otgan.items():
+    c.otgan[k] = v
+  exp = experiment.Experiment(c, devices=devices)
+  exp.method.gen_tx = exp.method.critic_tx = optax.sgd(0.5)
   return exp
 
 
@@ -33,7 +33,7 @@ def _run(exp, loop_batch, num_steps=1):
   state = exp.init_state()
   step = exp.jit_train_step()
   for s in range(num_steps):
-    state, metrics = step(state, loop_batch(exp, s), jax.random.key(3))
+    state, metrics = step(state, loop_batch(exp, s), jax.random.key(3), None)
   return step, state, jax.device_get(metrics)
 
 
@@ -83,9 +83,9 @@ def test_chunked_step_equals_unchunked_step(loop_batch):
 
 def test_chunk_size_that_does_not_split_evenly_is_a_clear_error():
   c = test_config.get_config()
-  c.optim.chunk_size = 12  # Does not divide 16.
+  c.otgan.chunk_size = 12  # Does not divide 16.
   try:
-    train.Experiment(c)
+    experiment.Experiment(c)
   except ValueError as e:
     assert "chunk_size=12" in str(e)
   else:

@@ -11,8 +11,9 @@ import pytest
 from configs import test as test_config
 from otgan_jax import checkpointing
 from otgan_jax import data as data_lib
-from otgan_jax import steps
+from otgan_jax import experiment
 from otgan_jax import train
+from otgan_jax.methods import otgan as otgan_method
 
 
 def _config(arg=None, **overrides):
@@ -34,9 +35,9 @@ def test_train_step_lowers_the_generator_loss_on_toy_data(loop_batch):
   # A fixed (frozen) critic: the generator's objective is then a fixed,
   # consistent distance, and training must lower it.
   c = _config("gaussians", total_steps=60, batch_size=64)
-  c.optim.freeze_critic_at_step = 0
+  c.otgan.freeze_critic_at_step = 0
   c.optim.generator.learning_rate = 3e-3
-  exp = train.Experiment(c)
+  exp = experiment.Experiment(c)
   state = exp.init_state()
   step = exp.jit_train_step()
   eval_batches = [data_lib.normalize(exp.source.sample(10**6 + i, 128)["x"],
@@ -48,11 +49,11 @@ def test_train_step_lowers_the_generator_loss_on_toy_data(loop_batch):
     critic_params = jax.device_get(state.critic_params)
     vals = []
     for i, real in enumerate(eval_batches):
-      value, _ = steps.ot_loss(
+      value, _ = otgan_method.ot_loss(
           gen_params, critic_params, real.reshape(2, 64, 2),
           jax.random.key(100 + i), generator=exp.generator,
-          critic=exp.critic, z_dim=c.model.z_dim,
-          loss_fn=train.losses_fn(c),
+          critic=exp.method.critic, z_dim=c.model.z_dim,
+          loss_fn=exp.method.loss_fn(),
           random_flip=False)
       vals.append(float(value))
     return np.mean(vals)
@@ -61,7 +62,7 @@ def test_train_step_lowers_the_generator_loss_on_toy_data(loop_batch):
   critic_before = _leaves(state.critic_params)
   rng = jax.random.key(0)
   for s in range(c.total_steps):
-    state, metrics = step(state, loop_batch(exp, s), rng)
+    state, metrics = step(state, loop_batch(exp, s), rng, None)
   after = loss(state.gen_params)
   assert np.isfinite(after)
   assert after < 0.7 * before, (before, after)
@@ -100,11 +101,11 @@ def test_missing_data_folder_names_the_files(tmp_path):
   c.data.name, c.data.source = "mnist", "files"
   c.data.data_dir = str(tmp_path / "nowhere")
   with pytest.raises(data_lib.DataError, match="data_dir"):
-    train.Experiment(c)
+    experiment.Experiment(c)
   os.makedirs(tmp_path / "empty")
   c.data.data_dir = str(tmp_path / "empty")
   with pytest.raises(data_lib.DataError, match="train-images-idx3-ubyte.gz"):
-    train.Experiment(c)
+    experiment.Experiment(c)
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path):
@@ -136,7 +137,7 @@ def test_corrupt_checkpoint_is_a_clear_error_and_nothing_is_deleted(tmp_path):
 def test_conditional_training_runs_and_samples_by_class(tmp_path):
   c = _config("conditional", total_steps=2, sample_every_steps=2,
               num_samples=20)
-  exp = train.Experiment(c)
+  exp = experiment.Experiment(c)
   state = exp.init_state()
   # Conditional networks: the same latent with another label gives another
   # image, and the critic's features depend on the label too.

@@ -9,9 +9,10 @@
   model_config.critic       {widths, strides, hidden, features}
 
 'otgan_conv' reads base_size / widths / out_init_scale and widths / strides;
-'toy_mlp' reads the two ``hidden`` entries and ``critic.features``. Both read
-``critic.head``: 'features' (OT-GAN) or 'scalar' (one output, for the GAN /
-WGAN baselines; the toy critic then has one linear output). Sequences
+'toy_mlp' reads the two ``hidden`` entries and ``critic.features``. The
+critic's ``head`` is the training method's to choose (`build_models(...,
+head=)`): 'features' (OT-GAN's feature map) or 'scalar' (one output, for the
+GAN / WGAN baselines; the toy critic then has one linear output). Sequences
 may be tuples or lists. Missing keys take the module defaults.
 """
 
@@ -72,7 +73,7 @@ def _ints(values: Sequence[Any]) -> Tuple[int, ...]:
 
 
 def _build_conv(
-    model_config: Any, data_shape: Sequence[int], num_classes: int
+    model_config: Any, data_shape: Sequence[int], num_classes: int, head: str
 ) -> Tuple[nn.Module, nn.Module]:
   """Builds the OT-GAN conv generator and critic for images of data_shape."""
   if len(data_shape) != 3:
@@ -127,22 +128,13 @@ def _build_conv(
   )
   critic = Critic(
       widths=critic_widths, strides=critic_strides, num_classes=num_classes,
-      head=_head(critic_cfg),
+      head=head,
   )
   return generator, critic
 
 
-def _head(critic_cfg: Any) -> str:
-  head = _get(critic_cfg, 'head', 'features')
-  if head not in ('features', 'scalar'):
-    raise ValueError(
-        f'model.critic.head must be "features" or "scalar", got {head!r}.'
-    )
-  return head
-
-
 def _build_toy(
-    model_config: Any, data_shape: Sequence[int], num_classes: int
+    model_config: Any, data_shape: Sequence[int], num_classes: int, head: str
 ) -> Tuple[nn.Module, nn.Module]:
   """Builds the toy MLP generator and critic for vectors of data_shape."""
   if len(data_shape) != 1:
@@ -160,14 +152,14 @@ def _build_toy(
   features = int(_get(critic_cfg, 'features', MLPCritic().features))
   critic = MLPCritic(
       hidden=_ints(_get(critic_cfg, 'hidden', MLPCritic().hidden)),
-      features=1 if _head(critic_cfg) == 'scalar' else features,
+      features=1 if head == 'scalar' else features,
       num_classes=num_classes,
   )
   return generator, critic
 
 
 def build_models(
-    model_config: Any, data_shape: Sequence[int]
+    model_config: Any, data_shape: Sequence[int], head: str = 'features'
 ) -> Tuple[nn.Module, nn.Module]:
   """Builds the (generator, critic) pair named by a model config.
 
@@ -175,6 +167,7 @@ def build_models(
     model_config: ml_collections ConfigDict (or Mapping) with keys ``name``,
       ``z_dim``, ``num_classes``, ``generator`` and ``critic`` (see module
       docstring).
+    head: the critic's output: 'features' (OT-GAN) or 'scalar'.
     data_shape: shape of one example without the batch axis: (H, W, C) for
       'otgan_conv', (dim,) for 'toy_mlp'. Sets the generator's output
       channels / dimension.
@@ -187,14 +180,16 @@ def build_models(
     ValueError: on an unknown name, a data shape of the wrong rank, or an
       'otgan_conv' generator whose output size differs from the data size.
   """
+  if head not in ('features', 'scalar'):
+    raise ValueError(f'head must be "features" or "scalar", got {head!r}.')
   name = _get(model_config, 'name')
   num_classes = int(_get(model_config, 'num_classes', 0))
   if num_classes < 0:
     raise ValueError(f'model.num_classes must be >= 0, got {num_classes}.')
   if name == 'otgan_conv':
-    return _build_conv(model_config, data_shape, num_classes)
+    return _build_conv(model_config, data_shape, num_classes, head)
   if name == 'toy_mlp':
-    return _build_toy(model_config, data_shape, num_classes)
+    return _build_toy(model_config, data_shape, num_classes, head)
   raise ValueError(
       f'Unknown model.name {name!r}; expected one of {MODEL_NAMES}.'
   )

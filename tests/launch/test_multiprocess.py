@@ -13,6 +13,7 @@ import numpy as np
 
 from configs import test as test_config
 from otgan_jax import checkpointing
+from otgan_jax import experiment
 from otgan_jax import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
@@ -70,7 +71,7 @@ def test_two_processes_train_like_one_and_their_checkpoint_restores_in_one(
       np.testing.assert_allclose(a[key], b[key], rtol=1e-4, err_msg=key)
 
   # The checkpoint written by two processes restores in one, on one device.
-  exp = train.Experiment(config, devices=jax.devices()[:1])
+  exp = experiment.Experiment(config, devices=jax.devices()[:1])
   ckpt = checkpointing.Checkpointer(two, every_steps=1, max_to_keep=1)
   restored = ckpt.restore(exp.abstract_state())
   ckpt.close()
@@ -111,12 +112,7 @@ def test_potgan_on_two_processes_trains_the_vae_once_and_both_use_it(tmp_path):
   # Process 0 pretrains the VAE into the shared workdir while process 1 waits
   # at a barrier; then both load the same encoder and train in step.
   workdir = tmp_path / "potgan"
-  flags = ["--config=configs/test.py:gaussians", "--config.method=potgan",
-           "--config.model.critic.head=scalar", "--config.baseline.n_critic=2",
-           "--config.total_steps=2", "--config.potgan.latent_dim=4",
-           "--config.potgan.vae_steps=20", "--config.potgan.vae_examples=512",
-           "--config.potgan.forest_trees=2", "--config.potgan.forest_depth=2",
-           "--config.potgan.forest_steps=3"]
+  flags = ["--config=configs/test.py:potgan", "--config.total_steps=2"]
   errs = _finish(_launch_two(workdir, 2, *flags))
   assert "POT-GAN: encoder saved to" in errs[0]
   assert "POT-GAN: training the VAE" not in errs[1]

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from configs import test as test_config
+from otgan_jax import experiment
 from otgan_jax import train
 
 # Every method, by the configs/test.py variant that runs it.
@@ -70,12 +71,14 @@ def test_eight_devices_equal_one_device_and_compile_once(name, tmp_path,
   assert len(devices) == 8
   results = []
   for devs in (devices[:1], devices):
-    exp = train.Experiment(_config(name), devices=devs)
-    state = exp.init_state(exp.prepare(str(tmp_path)))
+    exp = experiment.Experiment(_config(name), devices=devs)
+    constants = exp.prepare(str(tmp_path))
+    state = exp.init_state()
     step = exp.jit_train_step()
     init = _leaves(state)
     for s in range(2):
-      state, metrics = step(state, loop_batch(exp, s), jax.random.key(3))
+      state, metrics = step(state, loop_batch(exp, s), jax.random.key(3),
+                            constants)
     results.append((exp, step, state, jax.device_get(metrics), init))
   (_, _, one_state, one, init), (exp, step, state, eight, _) = results
   assert set(one) == set(eight)

@@ -4,16 +4,16 @@ import jax
 import numpy as np
 
 from configs import test as test_config
-from otgan_jax import train
+from otgan_jax import experiment
 
 
 def _critic_loss(loop_batch, flip, transform=None):
   c = test_config.get_config()
-  c.data.random_flip = flip
-  exp = train.Experiment(c, devices=jax.devices()[:1])
+  c.otgan.random_flip = flip
+  exp = experiment.Experiment(c, devices=jax.devices()[:1])
   state = exp.init_state()
   _, metrics = exp.jit_train_step()(state, loop_batch(exp, 0, transform),
-                                    jax.random.key(1))
+                                    jax.random.key(1), None)
   return float(metrics["loss/critic"])
 
 
@@ -38,8 +38,8 @@ def test_random_flip_flips_only_when_asked(loop_batch):
 def test_freeze_critic_at_step_stops_the_critic_at_exactly_that_step(
     loop_batch):
   c = test_config.get_config()
-  c.optim.freeze_critic_at_step = 2
-  exp = train.Experiment(c, devices=jax.devices()[:1])
+  c.otgan.freeze_critic_at_step = 2
+  exp = experiment.Experiment(c, devices=jax.devices()[:1])
   state = exp.init_state()
   step = exp.jit_train_step()
   critics, gens, frozen = [], [], []
@@ -52,7 +52,7 @@ def test_freeze_critic_at_step_stops_the_critic_at_exactly_that_step(
 
   snapshot(state)
   for s in range(4):
-    state, metrics = step(state, loop_batch(exp, s), jax.random.key(0))
+    state, metrics = step(state, loop_batch(exp, s), jax.random.key(0), None)
     snapshot(state)
     frozen.append(float(metrics["critic/frozen"]))
 
