@@ -39,7 +39,7 @@ def restore_run(workdir: str, *, config: ml_collections.ConfigDict | None = None
   config = config or workdir_lib.load_config(workdir)
   info = None if with_data else workdir_lib.read_info(workdir)
   exp = experiment_lib.Experiment(config, info=info)
-  ckpt = checkpointing.Checkpointer(workdir, every_steps=1, max_to_keep=None)
+  ckpt = checkpointing.Checkpointer(workdir, read_only=True)
   try:
     step = ckpt.latest_step() if step is None else step
     if step is None:

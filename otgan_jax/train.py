@@ -22,6 +22,7 @@ from otgan_jax import experiment as experiment_lib
 from otgan_jax import metric_writers
 from otgan_jax import train_state as train_state_lib
 from otgan_jax import workdir as workdir_lib
+from otgan_jax import workdir_lock
 from otgan_jax import data as data_lib
 from otgan_jax.data import pipeline
 from otgan_jax.evaluation import evaluators
@@ -33,7 +34,7 @@ class NonFiniteLossError(FloatingPointError):
 # Errors caused by the user's input (config, data, checkpoint), not by bugs: the
 # launchers print their message, which says what to do, without a traceback.
 USER_ERRORS = (ValueError, data_lib.DataError, checkpointing.CheckpointError,
-               NonFiniteLossError)
+               NonFiniteLossError, workdir_lock.WorkdirLockedError)
 
 
 def _check_finite(step: int, scalars: dict[str, float], last_saved,
@@ -145,7 +146,8 @@ class _Steps:
     pass
 
 
-def _batches(exp: experiment_lib.Experiment, start: int, stop: int):
+def _batches(exp: experiment_lib.Experiment, start: int, stop: int,
+             stop_when=None):
   """The loop's `(step, batch)` pairs, prefetched if the method reads data."""
   spec = exp.batch_spec
   if spec is None:
@@ -154,7 +156,7 @@ def _batches(exp: experiment_lib.Experiment, start: int, stop: int):
       exp.source, start, stop, num_updates=spec.num_updates,
       batch_size=exp.config.batch_size, sharding=exp.batch_sharding(),
       batch_axis=experiment_lib.BATCH_AXIS, with_labels=spec.labels,
-      draws=spec.draws)
+      draws=spec.draws, stop_when=stop_when)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict,
@@ -164,10 +166,25 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   Returns:
     The final train state.
   """
+  if config.total_steps <= 0:
+    raise ValueError(f"config.total_steps must be positive, got "
+                     f"{config.total_steps}.")
   exp = experiment_lib.Experiment(config)
   profiler = _Profiler(config, workdir)  # Checks its settings up front.
   is_main = jax.process_index() == 0
   os.makedirs(workdir, exist_ok=True)
+  # One run per workdir: process 0 holds the lock for the run's lifetime.
+  lock = workdir_lock.WorkdirLock(workdir) if is_main else None
+  if lock is not None:
+    lock.acquire()
+  try:
+    return _train(config, workdir, exp, profiler, is_main)
+  finally:
+    if lock is not None:
+      lock.release()
+
+
+def _train(config, workdir, exp, profiler, is_main):
   ckpt = checkpointing.Checkpointer(workdir, every_steps=config.ckpt.every_steps,
                                     max_to_keep=config.ckpt.max_to_keep)
   latest = ckpt.latest_step()
@@ -176,8 +193,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     state = exp.init_state()
     logging.info("Initialised a new run in %s", workdir)
   else:
-    state = ckpt.restore(exp.abstract_state(), latest)
+    latest, state, skipped = ckpt.restore_latest(exp.abstract_state())
+    if skipped:
+      logging.warning("Checkpoint(s) %s failed verification and were skipped "
+                      "(kept in %s_corrupt).", skipped, ckpt.directory)
     logging.info("Resumed from %s at step %d", ckpt.directory, latest)
+    if latest >= config.total_steps:
+      ckpt.close()
+      logging.info("Nothing to do: the latest checkpoint is step %d and "
+                   "config.total_steps=%d.", latest, config.total_steps)
+      return state
   start = int(state.step)
   if is_main:
     workdir_lib.write_config(config, workdir, start)
@@ -212,7 +237,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         if step % config.log_every_steps == 0 or final or save:
           # The only host sync of a step; a NaN is caught before any save.
           scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
-          _check_finite(step, scalars, last_saved,
+          verified = (last_saved if last_saved is not None
+                      and ckpt.verified(last_saved) else None)
+          _check_finite(step, scalars, verified,
                         exp.method.nonfinite_advice())
           if step % config.log_every_steps == 0 or final or preempted:
             writer.write_scalars(step, scalars)
