@@ -685,26 +685,30 @@ class Checkpointer:
 
 
 def _collect_abandoned_reads() -> None:
-  """Collects the reads Orbax left pending after a failed restore, quietly.
+  """Keeps the reads Orbax left pending after a failed restore quiet.
 
   When one array of a restore fails, Orbax abandons the reads of the others;
-  when those coroutines are garbage-collected (often at exit) each prints an
-  "Exception ignored in: <coroutine ...>" traceback. Collecting them here,
-  with only those reports silenced, keeps the log to the one error.
+  when those coroutines are garbage-collected (now, or later from another
+  thread, or at exit) each prints an "Exception ignored in: <coroutine ...>"
+  traceback. From the first failed restore on, a hook drops exactly those
+  reports (coroutines defined in Orbax) for the rest of the process, and the
+  ones already collectable are collected now, so the log keeps the one error.
   """
-  previous = sys.unraisablehook
+  global _QUIET_HOOK_INSTALLED
+  if not _QUIET_HOOK_INSTALLED:
+    previous = sys.unraisablehook
 
-  def hook(unraisable):
-    obj = unraisable.object
-    code = getattr(obj, "cr_code", None)
-    if code is not None and f"{os.sep}orbax{os.sep}" in code.co_filename:
-      return
-    previous(unraisable)
-  sys.unraisablehook = hook
-  try:
-    gc.collect()
-  finally:
-    sys.unraisablehook = previous
+    def hook(unraisable):
+      code = getattr(unraisable.object, "cr_code", None)
+      if code is not None and f"{os.sep}orbax{os.sep}" in code.co_filename:
+        return
+      previous(unraisable)
+    sys.unraisablehook = hook
+    _QUIET_HOOK_INSTALLED = True
+  gc.collect()
+
+
+_QUIET_HOOK_INSTALLED = False
 
 
 def _plain(tree: Any) -> Any:

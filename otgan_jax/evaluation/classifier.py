@@ -22,11 +22,8 @@ The weights in `weights/` come from `bench/train_classifiers.py`.
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.resources
-import io
 import os
-import zipfile
 from typing import Sequence
 
 import flax.linen as nn
@@ -35,6 +32,7 @@ import jax
 import numpy as np
 import optax
 
+from otgan_jax import hashed_npz
 from otgan_jax.evaluation import image_metrics
 
 # name -> file in weights/, its sha256 and the accuracy on the official
@@ -59,8 +57,13 @@ _PARAMS_PREFIX = "params/"
 _CONFIG_KEYS = ("features", "hidden", "num_classes")
 
 
-class WeightsHashError(ValueError):
-  """A weights file does not have the sha256 it is pinned to."""
+_HINT = ("If the weights changed, scores made with them are not comparable: "
+         "restore the file, or retrain with bench/train_classifiers.py and "
+         "update the pin.")
+
+
+class WeightsHashError(hashed_npz.HashedNpzError):
+  """A weights file does not have the sha256 it is pinned to (a ValueError)."""
 
 
 class Classifier(nn.Module):
@@ -209,24 +212,20 @@ def classifier_frechet_distance(features1: np.ndarray,
       f1.mean(0), np.cov(f1, rowvar=False), f2.mean(0), np.cov(f2, rowvar=False))
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-  """Hex sha256 of a file's bytes."""
-  with open(path, "rb") as f:
-    return hashlib.sha256(f.read()).hexdigest()
-
-
 def save(path: str | os.PathLike, model: Classifier, params: dict, *,
          sidecar: bool = True) -> str:
   """Writes params and architecture to a byte-reproducible `.npz`.
 
-  The zip members are sorted, stored uncompressed and dated 1980-01-01, so
-  the same weights always give the same file and sha256.
+  Written by `hashed_npz.save` (members sorted, stored uncompressed, dated
+  1980-01-01, both files moved into place at the end), so the same weights
+  always give the same file and sha256.
 
   Args:
     path: Output file.
     model: The architecture (its fields are saved as `config/*`).
     params: Flax params of `model`.
-    sidecar: Also write `<path>.sha256` (sha256sum format) for `load`.
+    sidecar: Also write `<path>.sha256` (sha256sum format) for `load`; if
+      False, a stale sidecar is removed.
 
   Returns:
     The file's sha256.
@@ -235,17 +234,7 @@ def save(path: str | os.PathLike, model: Classifier, params: dict, *,
             traverse_util.flatten_dict(params, sep="/").items()}
   for key in _CONFIG_KEYS:
     arrays["config/" + key] = np.asarray(getattr(model, key), np.int64)
-  with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
-    for key in sorted(arrays):
-      buf = io.BytesIO()
-      np.lib.format.write_array(buf, arrays[key], allow_pickle=False)
-      zf.writestr(zipfile.ZipInfo(key + ".npy", (1980, 1, 1, 0, 0, 0)),
-                  buf.getvalue())
-  digest = file_sha256(path)
-  if sidecar:
-    with open(os.fspath(path) + ".sha256", "w") as f:
-      f.write(f"{digest}  {os.path.basename(path)}\n")
-  return digest
+  return hashed_npz.save(path, arrays, sidecar=sidecar)
 
 
 def load(path: str | os.PathLike, *,
@@ -260,28 +249,18 @@ def load(path: str | os.PathLike, *,
     (model, params).
 
   Raises:
-    WeightsHashError: If the digest differs or no expected digest is known.
+    WeightsHashError: If the file is missing or unreadable, the digest
+      differs, or no expected digest is known.
   """
-  if sha256 is None:
-    sidecar = os.fspath(path) + ".sha256"
-    if not os.path.isfile(sidecar):
-      raise WeightsHashError(
-          f"No expected sha256 for {os.fspath(path)!r}: pass sha256= or keep "
-          f"the {os.path.basename(sidecar)!r} file written by save() beside "
-          "it.")
-    with open(sidecar) as f:
-      sha256 = f.read().split()[0]
-  actual = file_sha256(path)
-  if actual != sha256:
-    raise WeightsHashError(
-        f"{os.fspath(path)!r} has sha256 {actual}, expected {sha256}: the "
-        "weights changed, and scores made with them would not be comparable. "
-        "Restore the file or retrain with bench/train_classifiers.py and "
-        "update the pin.")
-  with np.load(path, allow_pickle=False) as data:
+  data = hashed_npz.load(path, sha256, error=WeightsHashError,
+                         what="Classifier weights", hint=_HINT)
+  try:
     config = {k: data["config/" + k] for k in _CONFIG_KEYS}
-    flat = {k[len(_PARAMS_PREFIX):]: data[k] for k in data.files
-            if k.startswith(_PARAMS_PREFIX)}
+  except KeyError as e:
+    raise WeightsHashError(f"{os.fspath(path)!r} is not a classifier file "
+                           f"(no {e.args[0]!r}).") from e
+  flat = {k[len(_PARAMS_PREFIX):]: v for k, v in data.items()
+          if k.startswith(_PARAMS_PREFIX)}
   model = Classifier(features=tuple(int(c) for c in config["features"]),
                      hidden=int(config["hidden"]),
                      num_classes=int(config["num_classes"]))

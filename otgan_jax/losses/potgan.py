@@ -43,6 +43,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from otgan_jax.losses import blockwise
+
 Array = jax.Array
 Params = Any
 
@@ -62,52 +64,16 @@ def squared_distances(a: Array, b: Array) -> Array:
   return jnp.maximum(d2, 0.0)
 
 
-def _nearest_in_chunks(queries: Array, keys: Array, key_chunk: int) -> Array:
-  """argmin over keys of squared distances, keys taken `key_chunk` at a time.
-
-  Args:
-    queries: [c, d].
-    keys: [m, d].
-    key_chunk: keys per block.
-
-  Returns:
-    [c] int32 index of each query's nearest key (the first on ties).
-  """
-  m = keys.shape[0]
-  if m <= key_chunk:
-    return jnp.argmin(squared_distances(queries, keys), axis=1).astype(
-        jnp.int32)
-  blocks = -(-m // key_chunk)
-  pad = blocks * key_chunk - m
-  keys = jnp.pad(keys, ((0, pad), (0, 0))).reshape(blocks, key_chunk, -1)
-  valid = (jnp.arange(blocks * key_chunk) < m).reshape(blocks, key_chunk)
-
-  def body(carry, block):
-    best_d, best_i = carry
-    b, keys_b, valid_b = block
-    d2 = jnp.where(valid_b[None], squared_distances(queries, keys_b), jnp.inf)
-    i = jnp.argmin(d2, axis=1)
-    d = jnp.take_along_axis(d2, i[:, None], axis=1)[:, 0]
-    better = d < best_d  # strict: earlier blocks win ties, like argmin
-    return (jnp.where(better, d, best_d),
-            jnp.where(better, b * key_chunk + i, best_i)), None
-
-  init = (jnp.full(queries.shape[:1], jnp.inf, queries.dtype),
-          jnp.zeros(queries.shape[:1], jnp.int32))
-  (_, best_i), _ = jax.lax.scan(
-      body, init, (jnp.arange(blocks, dtype=jnp.int32), keys, valid))
-  return best_i.astype(jnp.int32)
-
-
 def nearest_assignment(z_r: Array, f_zg: Array, *,
                        query_chunk: int = _QUERY_CHUNK,
                        key_chunk: int = _KEY_CHUNK) -> Array:
   """Each generated latent's nearest real latent under squared L2.
 
-  Never holds more than a `[query_chunk, key_chunk]` distance block, so a
-  whole data set of real latents can be searched. Ties go to the lowest
-  index. Passing the arguments swapped, `nearest_assignment(f_zg, z_r)`, gives
-  the "covering" direction (each real latent's nearest generated one).
+  Never holds more than a `[query_chunk, key_chunk]` distance block
+  (`blockwise.argmin`), so a whole data set of real latents can be searched.
+  Ties go to the lowest index. Passing the arguments swapped,
+  `nearest_assignment(f_zg, z_r)`, gives the "covering" direction (each real
+  latent's nearest generated one).
 
   Args:
     z_r: [m, d] real latents (the candidates).
@@ -119,13 +85,10 @@ def nearest_assignment(z_r: Array, f_zg: Array, *,
     [n] int32 sigma, `sigma[j] = argmin_i ||z_r[i] - f_zg[j]||^2`; no
     gradient flows through it.
   """
-  z_r = jax.lax.stop_gradient(z_r)
-  f_zg = jax.lax.stop_gradient(f_zg)
-  if f_zg.shape[0] <= query_chunk:
-    return _nearest_in_chunks(f_zg, z_r, key_chunk)
-  # lax.map vmaps the per-row function over blocks of `query_chunk` rows.
-  return jax.lax.map(lambda q: _nearest_in_chunks(q[None], z_r, key_chunk)[0],
-                     f_zg, batch_size=query_chunk)
+  index, _ = blockwise.argmin(
+      jax.lax.stop_gradient(f_zg), jax.lax.stop_gradient(z_r),
+      squared_distances, block_size=key_chunk, query_block_size=query_chunk)
+  return index
 
 
 def hungarian_assignment(z_r: Array, f_zg: Array) -> Array:

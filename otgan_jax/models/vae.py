@@ -34,10 +34,8 @@ the file's metadata so the module can be rebuilt.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import pathlib
-import zipfile
 from typing import Any, Sequence
 
 from absl import logging
@@ -48,6 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from otgan_jax import hashed_npz
 from otgan_jax import metric_writers
 
 Array = jax.Array
@@ -57,7 +56,7 @@ _META_KEY = '__meta__'
 _ENCODER = 'encoder'
 
 
-class EncoderFileError(ValueError):
+class EncoderFileError(hashed_npz.HashedNpzError):
   """An encoder file is missing, unverifiable, altered or malformed."""
 
 
@@ -300,17 +299,12 @@ def vae_from_config(config: dict[str, Any]) -> nn.Module:
                           for k, v in config.items()})
 
 
-def _sha256_of(path: pathlib.Path) -> str:
-  digest = hashlib.sha256()
-  with open(path, 'rb') as f:
-    for block in iter(lambda: f.read(1 << 20), b''):
-      digest.update(block)
-  return digest.hexdigest()
-
-
 def save_encoder(path: str | pathlib.Path, params: Params,
                  meta: dict[str, Any]) -> str:
   """Writes the encoder's parameters to `path` (.npz) and `<path>.sha256`.
+
+  Written by `hashed_npz.save`: byte-reproducible, and both files are moved
+  into place only once complete.
 
   Args:
     path: output file.
@@ -322,18 +316,13 @@ def save_encoder(path: str | pathlib.Path, params: Params,
   Returns:
     The file's sha256 hex digest (also written to the sidecar).
   """
-  path = pathlib.Path(path)
   params = jax.device_get(params)
   if _ENCODER in params.get('params', {}):
     params = {'params': {_ENCODER: params['params'][_ENCODER]}}
   flat = traverse_util.flatten_dict(params, sep='/')
   arrays = {k: np.asarray(v, np.float32) for k, v in flat.items()}
   arrays[_META_KEY] = np.array(json.dumps(meta, sort_keys=True))
-  with open(path, 'wb') as f:
-    np.savez(f, **arrays)
-  digest = _sha256_of(path)
-  pathlib.Path(f'{path}.sha256').write_text(f'{digest}  {path.name}\n')
-  return digest
+  return hashed_npz.save(path, arrays)
 
 
 def load_encoder(path: str | pathlib.Path, *, sha256: str | None = None
@@ -352,25 +341,8 @@ def load_encoder(path: str | pathlib.Path, *, sha256: str | None = None
     EncoderFileError: the file is missing, no digest is given or found, the
       digest differs, or the file is not a readable encoder archive.
   """
-  path = pathlib.Path(path)
-  if not path.is_file():
-    raise EncoderFileError(f'Encoder file {path} not found.')
-  sidecar = pathlib.Path(f'{path}.sha256')
-  if sha256 is None:
-    if not sidecar.is_file():
-      raise EncoderFileError(
-          f'No sha256 given and no sidecar {sidecar}: cannot verify {path}.')
-    sha256 = sidecar.read_text().split()[0]
-  actual = _sha256_of(path)
-  if actual != sha256.lower():
-    raise EncoderFileError(
-        f'Encoder file {path} has sha256 {actual}, expected {sha256}: it was '
-        'altered or is a different encoder. Retrain or restore it.')
-  try:
-    with np.load(path, allow_pickle=False) as data:
-      flat = {k: data[k] for k in data.files}
-  except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
-    raise EncoderFileError(f'{path} is corrupt: {type(e).__name__}: {e}') from e
+  flat = hashed_npz.load(path, sha256, error=EncoderFileError,
+                         what='Encoder file', hint='Retrain or restore it.')
   if _META_KEY not in flat:
     raise EncoderFileError(f'{path} has no {_META_KEY} entry.')
   meta = json.loads(str(flat.pop(_META_KEY)))

@@ -6,6 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
+from otgan_jax import hashed_npz
 from otgan_jax.data import readers
 from otgan_jax.evaluation import classifier
 
@@ -14,7 +15,7 @@ def test_pinned_weights_are_small_and_load():
   for name, pin in classifier.PRETRAINED.items():
     path = classifier.pretrained_path(name)
     assert os.path.getsize(path) < 1_000_000
-    assert classifier.file_sha256(path) == pin["sha256"]
+    assert hashed_npz.file_sha256(path) == pin["sha256"]
     model, params = classifier.load_pretrained(name)
     assert model == classifier.Classifier()
     assert sum(p.size for p in _leaves(params)) < 250_000
@@ -35,6 +36,17 @@ def test_hash_mismatch_raises(tmp_path):
   path.write_bytes(path.read_bytes()[:-1] + b"x")  # one byte changed
   with pytest.raises(classifier.WeightsHashError, match="weights changed"):
     classifier.load(path, sha256=classifier.PRETRAINED["mnist"]["sha256"])
+
+
+def test_resaving_pinned_weights_gives_the_pinned_bytes(tmp_path):
+  model, params = classifier.load_pretrained("mnist")
+  digest = classifier.save(tmp_path / "m.npz", model, params)
+  assert digest == classifier.PRETRAINED["mnist"]["sha256"]
+  assert (tmp_path / "m.npz").read_bytes() == open(
+      classifier.pretrained_path("mnist"), "rb").read()
+  classifier.load(tmp_path / "m.npz")  # Through the sidecar.
+  with pytest.raises(classifier.WeightsHashError, match="not found"):
+    classifier.load(tmp_path / "missing.npz")
 
 
 def test_train_save_load_roundtrip_is_byte_reproducible(tmp_path):

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from flax import traverse_util
 
+from otgan_jax import hashed_npz
 from otgan_jax import sharding
 from otgan_jax.evaluation import inception
 from otgan_jax.evaluation import inception_weights as iw
@@ -242,7 +243,7 @@ def test_pytorch_fid_loader_on_synthetic_file(tmp_path, legacy):
   path = tmp_path / "pt_inception.pth"
   write_torch_file(path, to_pytorch_fid_state_dict(params), legacy=legacy)
   loaded = iw.load_pytorch_fid(path, size=path.stat().st_size,
-                               sha256=iw.sha256_of(path))
+                               sha256=hashed_npz.file_sha256(path))
   jax.tree.map(np.testing.assert_array_equal, loaded, params)
   images = np.random.default_rng(2).integers(0, 256, (3, 75, 75, 3), np.uint8)
   out = inception.inception_outputs(images, params=loaded, resize=None,
@@ -267,7 +268,14 @@ def test_npz_roundtrip_and_tamper(tmp_path):
     iw.load_npz(path)
   path.write_bytes(bytes(data[:1000]))
   with pytest.raises(iw.WeightsError, match="corrupt"):
-    iw.load_npz(path, sha256=iw.sha256_of(path))
+    iw.load_npz(path, sha256=hashed_npz.file_sha256(path))
+  # Without its sidecar and without a pin, the file is refused.
+  digest = iw.save_npz(path, params)
+  (tmp_path / "inception.npz.sha256").unlink()
+  with pytest.raises(iw.WeightsError, match="No expected sha256.*save_npz"):
+    iw.load_npz(path)
+  jax.tree.map(np.testing.assert_array_equal,
+               iw.load_npz(path, sha256=digest), params)
 
 
 def test_sharded_batched_apply_equals_single_batch(caplog):

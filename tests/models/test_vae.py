@@ -126,3 +126,9 @@ def test_encoder_save_load_roundtrip_and_hash_check(tmp_path):
   (tmp_path / 'encoder.npz.sha256').unlink()
   with pytest.raises(vae_lib.EncoderFileError, match='cannot verify'):
     vae_lib.load_encoder(path)
+  with pytest.raises(vae_lib.EncoderFileError, match='not found'):
+    vae_lib.load_encoder(tmp_path / 'missing.npz')
+  # The same encoder gives the same bytes (and sha256).
+  assert vae_lib.save_encoder(tmp_path / 'again.npz', params, meta) == (
+      vae_lib.save_encoder(path, params, meta))
+  assert vae_lib.load_encoder(path)[1] == meta
