@@ -28,10 +28,11 @@ def get_config() -> ml_collections.ConfigDict:
   c.num_samples = 64           # samples drawn for each grid (square numbers tile best)
 
   c.data = ml_collections.ConfigDict()
-  c.data.name = "cifar10"      # digits | gaussians | mnist | fashion_mnist | cifar10
+  c.data.name = "cifar10"      # digits | gaussians | gaussian_ball_3d | mnist | fashion_mnist | cifar10
   c.data.source = "files"      # embedded (digits, gaussians) | files (official format) | tfds
   c.data.data_dir = ""         # folder with the official files (source=files); TFDS data_dir (source=tfds)
   c.data.split = "train"       # train | test
+  c.data.holdout = 0           # digits: the last N images are the test split (and not in train)
   c.data.gaussians = ml_collections.ConfigDict()
   c.data.gaussians.num_modes = 8     # modes on a circle
   c.data.gaussians.radius = 2.0      # circle radius

@@ -26,6 +26,7 @@ Source = base.Source
 VALID_SOURCES = {
     "digits": ("embedded",),
     "gaussians": ("embedded",),
+    synthetic.BALL_NAME: ("embedded",),
     "mnist": ("files", "tfds"),
     "fashion_mnist": ("files", "tfds"),
     "cifar10": ("files", "tfds"),
@@ -149,12 +150,33 @@ def _build_gaussians(config: Any, seed: int) -> base.Source:
                      labels, seed=seed)
 
 
+def _digits_split(holdout: int, split: str) -> tuple[np.ndarray, np.ndarray]:
+  """The digits of `split`: the last `holdout` are the test split.
+
+  The 1,797 digits come in a fixed order, so the split is the same on every
+  machine; with `holdout = 0` (the default) "train" is all of them and there
+  is no test split.
+  """
+  x, labels = synthetic.load_digits()
+  if not 0 <= holdout < len(x):
+    raise ValueError(f"data.holdout must be in [0, {len(x)}), got {holdout}.")
+  if split == "test":
+    if not holdout:
+      raise ValueError("The digits have no test split unless some are held "
+                       "out: set --config.data.holdout (e.g. 297).")
+    return x[-holdout:], labels[-holdout:]
+  keep = len(x) - holdout
+  return x[:keep], labels[:keep]
+
+
 def build_source(data_config: Any, *, seed: int) -> base.Source:
   """Builds the training-batch source described by `data_config`.
 
   Args:
     data_config: ConfigDict (or mapping) with keys `name` ('digits' |
-      'gaussians' | 'mnist' | 'fashion_mnist' | 'cifar10'), `source`
+      'gaussians' | 'gaussian_ball_3d' | 'mnist' | 'fashion_mnist' |
+      'cifar10'), `holdout` (digits: the last `holdout` form the test
+      split and are left out of the train split), `source`
       ('embedded' for digits and gaussians; 'files' or 'tfds' for the
       others), `data_dir` (folder of the official files for 'files'; optional
       TFDS data folder for 'tfds', '' = TFDS default), `split` ('train' |
@@ -183,8 +205,10 @@ def build_source(data_config: Any, *, seed: int) -> base.Source:
 
   if name == "gaussians":
     return _build_gaussians(data_config, seed)
+  if name == synthetic.BALL_NAME:
+    return synthetic.GaussianBallSource(seed=seed)
   if name == "digits":
-    x, labels = synthetic.load_digits()
+    x, labels = _digits_split(int(_get(data_config, "holdout", 0)), split)
     return ArraySource(synthetic.digits_info(len(x)), x, labels, seed=seed)
   data_dir = str(_get(data_config, "data_dir", ""))
   x, labels = _load_image_arrays(name, source, data_dir, split)

@@ -1,7 +1,8 @@
-"""Small built-in data sets: a 2-D Gaussian mixture and the sklearn 8x8 digits.
+"""Small built-in data sets: Gaussian toy data and the sklearn 8x8 digits.
 
-Neither needs files: the Gaussian mixture is generated, and the 1,797 digits
-ship inside the scikit-learn wheel.
+None needs files: the 2-D Gaussian mixture (the ring) and the 3-D Gaussian
+ball (`N3(0, I)`, POT-GAN's "3-D Gaussian ball learned from 2-D noise") are
+generated, and the 1,797 digits ship inside the scikit-learn wheel.
 """
 
 from __future__ import annotations
@@ -15,6 +16,15 @@ DIGITS_HIGH = 16.0
 # Seed key of the fixed finite Gaussian-mixture training set; it does not
 # depend on the training seed, so runs with different seeds see the same data.
 _GAUSSIANS_DATA_KEY = 0x6A055
+
+
+BALL_NAME = "gaussian_ball_3d"
+BALL_DIM = 3
+
+
+def ball_centers() -> np.ndarray:
+  """The 3-D ball as a one-component mixture: its mean, float32 [1, 3]."""
+  return np.zeros((1, BALL_DIM), np.float32)
 
 
 def mode_centers(num_modes: int, radius: float) -> np.ndarray:
@@ -82,6 +92,36 @@ def make_gaussians_dataset(num_examples: int, num_modes: int, radius: float,
   rng = np.random.default_rng(
       np.random.SeedSequence(0, spawn_key=(_GAUSSIANS_DATA_KEY,)))
   return sample_gaussian_mixture(rng, num_examples, num_modes, radius, std)
+
+
+def ball_info() -> base.DatasetInfo:
+  """`DatasetInfo` of the 3-D Gaussian ball (unbounded 3-D vectors)."""
+  return base.DatasetInfo(name=BALL_NAME, shape=(BALL_DIM,), low=None,
+                          high=None, num_examples=None, num_classes=1)
+
+
+class GaussianBallSource:
+  """Infinite source: fresh `N3(0, I)` points at every step.
+
+  Shard k's points at step s come from `np.random.default_rng([seed, s, k])`,
+  as in `GaussianMixtureSource`.
+  """
+
+  def __init__(self, *, seed: int):
+    if seed < 0:
+      raise ValueError(f"seed must be >= 0, got {seed}.")
+    self.info = ball_info()
+    self._seed = seed
+
+  def sample(self, step: int, num: int, *, shard_index: int = 0,
+             num_shards: int = 1) -> dict[str, np.ndarray]:
+    """See `base.Source.sample`; x is float32 [num // num_shards, 3]."""
+    step, num = int(step), int(num)
+    shard_index, num_shards = int(shard_index), int(num_shards)
+    size = base.shard_size(step, num, shard_index, num_shards)
+    rng = np.random.default_rng([self._seed, step, shard_index])
+    return {"x": rng.standard_normal((size, BALL_DIM)).astype(np.float32),
+            "label": np.zeros((size,), np.int32)}
 
 
 class GaussianMixtureSource:

@@ -91,9 +91,12 @@ class Evaluator:
       raise ValueError(f"Metrics {image} need images; {info.name} is vector "
                        "data (use modes, reverse_kl, w1).")
     vector = [n for n in self.names if n in VECTOR_METRICS]
-    if vector and info.name != "gaussians":
+    if vector and info.name not in ("gaussians", synthetic.BALL_NAME):
       raise ValueError(f"Metrics {vector} are defined for the Gaussian "
-                       f"mixture, not {info.name}.")
+                       f"toy data, not {info.name}.")
+    if "modes" in self.names and info.name != "gaussians":
+      raise ValueError(f"'modes' counts the modes of the Gaussian ring; "
+                       f"{info.name} has none (use reverse_kl, w1).")
     if evals_config.is_variant not in IS_PROTOCOLS:
       raise ValueError(f"config.evals.is_variant must be one of "
                        f"{tuple(IS_PROTOCOLS)}.")
@@ -245,7 +248,10 @@ class Evaluator:
               f"recall/{tag}": pr["recall"]}
     if name in ("modes", "reverse_kl"):
       g = self.data_config.gaussians
-      centers = synthetic.mode_centers(g.num_modes, g.radius)
+      if self.info.name == synthetic.BALL_NAME:
+        centers, std = synthetic.ball_centers(), 1.0
+      else:
+        centers, std = synthetic.mode_centers(g.num_modes, g.radius), g.std
       if name == "modes":
         m = toy.mode_metrics(samples, centers, g.std)
         return {"modes/covered": float(m["modes_covered"]),
@@ -253,7 +259,7 @@ class Evaluator:
       # P_r smoothed by the same Gaussian window as the Parzen estimate of
       # P_g (a mixture with std sqrt(std^2 + h^2)), so the smoothing of
       # the two densities does not bias the estimate.
-      smoothed = float(np.hypot(g.std, c.parzen_bandwidth))
+      smoothed = float(np.hypot(std, c.parzen_bandwidth))
       kl = toy.reverse_kl_parzen(
           samples, lambda p: toy.mixture_log_density(p, centers, smoothed),
           bandwidth=c.parzen_bandwidth)

@@ -30,6 +30,7 @@ def baseline_section() -> ml_collections.ConfigDict:
   c.n_critic = 5      # critic updates per generator update (1 for the DCGAN schedule)
   c.gp_weight = 10.0  # WGAN-GP lambda (wgangp, potgan)
   c.clip_value = 0.01  # WGAN weight clipping bound (wgan)
+  c.freeze_critic_at_step = -1  # >=0: stop updating the critic from this step on (OT-GAN's section 5.1 test)
   return c
 
 
@@ -128,6 +129,14 @@ class Adversarial(base.Method):
         jax.lax.scan(critic_update,
                      (state.critic_params, state.critic_opt_state),
                      (real, rngs[:-1]), unroll=True))
+    if c.baseline.freeze_critic_at_step >= 0:
+      # The frozen critic's updates are computed and discarded: the step
+      # stays one program, and its metrics still show the critic's loss.
+      frozen = state.step >= c.baseline.freeze_critic_at_step
+      critic_params, critic_opt_state = jax.tree.map(
+          lambda old, new: jnp.where(frozen, old, new),
+          (state.critic_params, state.critic_opt_state),
+          (critic_params, critic_opt_state))
 
     # The generator runs once: its output's gradient is pulled back through
     # one VJP, and an extra term (POT-GAN) sees the same samples.
@@ -165,6 +174,8 @@ class Adversarial(base.Method):
     }
     if self.gradient_penalty:
       metrics["critic/gradient_penalty"] = jnp.mean(penalties)
+    if c.baseline.freeze_critic_at_step >= 0:
+      metrics["critic/frozen"] = frozen.astype(jnp.float32)
     metrics.update(term_metrics)
     return new_state, metrics
 
