@@ -150,7 +150,7 @@ def _build_gaussians(config: Any, seed: int) -> base.Source:
                      labels, seed=seed)
 
 
-def _digits_split(holdout: int, split: str) -> tuple[np.ndarray, np.ndarray]:
+def digits_split(holdout: int, split: str) -> tuple[np.ndarray, np.ndarray]:
   """The digits of `split`: the last `holdout` are the test split.
 
   The 1,797 digits come in a fixed order, so the split is the same on every
@@ -208,7 +208,7 @@ def build_source(data_config: Any, *, seed: int) -> base.Source:
   if name == synthetic.BALL_NAME:
     return synthetic.GaussianBallSource(seed=seed)
   if name == "digits":
-    x, labels = _digits_split(int(_get(data_config, "holdout", 0)), split)
+    x, labels = digits_split(int(_get(data_config, "holdout", 0)), split)
     return ArraySource(synthetic.digits_info(len(x)), x, labels, seed=seed)
   data_dir = str(_get(data_config, "data_dir", ""))
   x, labels = _load_image_arrays(name, source, data_dir, split)

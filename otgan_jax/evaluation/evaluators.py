@@ -282,17 +282,19 @@ class Evaluator:
                          ) -> dict[str, float]:
     # pylint: disable-next=g-import-not-at-top
     from otgan_jax.evaluation import classifier
-    if self.info.name not in ("mnist", "fashion_mnist"):
-      raise ValueError(f"{name} uses the pinned MNIST / Fashion-MNIST "
-                       f"classifier; {self.info.name} has none.")
+    if self.info.name not in classifier.PRETRAINED:
+      raise ValueError(f"{name} uses a pinned classifier of the data set "
+                       f"({', '.join(classifier.PRETRAINED)}); "
+                       f"{self.info.name} has none.")
     model, params = classifier.load_pretrained(self.info.name)
+    shape = classifier.PRETRAINED[self.info.name]["shape"]
     images = _to_uint8(samples, self.info)
-    probs, feats = classifier.predict(model, params, images)
+    probs, feats = classifier.predict(model, params, images, shape=shape)
     if name == "classifier_score":
       mean, std = classifier.classifier_score(probs)
       return {"classifier_score": mean, "classifier_score_std": std}
     real = _to_uint8(self.real(self.config.num_reference), self.info)
-    _, real_feats = classifier.predict(model, params, real)
+    _, real_feats = classifier.predict(model, params, real, shape=shape)
     return {"classifier_fd": classifier.classifier_frechet_distance(
         real_feats, feats)}
 

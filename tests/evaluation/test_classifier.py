@@ -108,3 +108,18 @@ def test_pinned_classifier_on_real_test_images(shared_data_dir, name):
   as_float = images[:20].astype(np.float32) / 127.5 - 1.0
   np.testing.assert_allclose(classifier.predict(model, params, as_float)[0],
                              probs[:20], atol=1e-5)
+
+
+def test_pinned_digits_classifier_scores_its_held_out_split():
+  from otgan_jax.data import sources  # pylint: disable=g-import-not-at-top
+  x, y = sources.digits_split(297, "test")
+  model, params = classifier.load_pretrained("digits")
+  images = np.rint(x * (255 / 16)).astype(np.uint8)
+  probs, _ = classifier.predict(model, params, images, shape=(8, 8, 1))
+  accuracy = float((probs.argmax(1) == y).mean())
+  assert accuracy == pytest.approx(classifier.PRETRAINED["digits"][
+      "test_accuracy"], abs=0.01)
+  # Samples generated in class order i % 10 and classified as such.
+  onehot = np.eye(10)[np.arange(20) % 10]
+  assert classifier.requested_class_accuracy(onehot, 10) == 1.0
+  assert classifier.requested_class_accuracy(np.roll(onehot, 1, 1), 10) == 0.0
