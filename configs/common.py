@@ -33,6 +33,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.data.data_dir = ""         # folder with the official files (source=files); TFDS data_dir (source=tfds)
   c.data.split = "train"       # train | test
   c.data.holdout = 0           # digits: the last N images are the test split (and not in train)
+  c.data.num_examples = 0      # >0: only the first N images of the split, in the files' order (paper 004: 5000)
+  c.data.resize = 0            # >0: images resized to resize x resize (bilinear, half-pixel centres,
+                               # rounded to uint8: scipy.misc.imresize / PIL, as paper 004's code); 0 = native
   c.data.gaussians = ml_collections.ConfigDict()
   c.data.gaussians.num_modes = 8     # modes on a circle
   c.data.gaussians.radius = 2.0      # circle radius
@@ -40,8 +43,13 @@ def get_config() -> ml_collections.ConfigDict:
   c.data.gaussians.num_examples = 0  # 0: fresh points every step; >0: a fixed training set
 
   c.model = ml_collections.ConfigDict()
-  c.model.name = "otgan_conv"  # otgan_conv (the paper's convnets) | toy_mlp (section 5.1)
-  c.model.z_dim = 100          # latent dimension; z ~ U(-1, 1)
+  c.model.name = "otgan_conv"  # otgan_conv (the paper's convnets) | toy_mlp (section 5.1) |
+                               # assignment_deconv (paper 004's code: deconv generator, conv critic, layer norm)
+  c.model.z_dim = 100          # latent dimension
+  c.model.latent = "uniform"   # uniform: z ~ U(-1, 1)^z_dim | mixture: paper 004's mixture of fixed
+                               # narrow Gaussians (no component twice in one draw; models/latent.py)
+  c.model.latent_components = 50_000  # mixture: number of fixed centres c_k ~ N(0, I), from config.seed
+  c.model.latent_sigma = 0.02  # mixture: z = c_k + latent_sigma * N(0, I)
   c.model.num_classes = 0      # >0: class-conditional networks (labels as one-hot)
   c.model.init_batch_size = 256  # examples used for the data-dependent weight-norm init
   c.model.generator = ml_collections.ConfigDict()
@@ -55,15 +63,17 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.critic.hidden = (32, 32, 32)               # toy_mlp hidden units
   c.model.critic.features = 16                       # toy_mlp feature dimension
 
-  c.optim = ml_collections.ConfigDict()  # the two networks' Adam (generator; critic, assigner...)
+  c.optim = ml_collections.ConfigDict()  # the two networks' optimizers (generator; critic, assigner...)
   c.optim.ema_decay = 0.999    # generator weight EMA (used for samples and evaluation)
   for net in ("generator", "critic"):
     o = ml_collections.ConfigDict()
+    o.name = "adam"            # adam | rmsprop (WGAN's: v = decay v + (1 - decay) g^2, g / (sqrt(v) + eps))
     o.learning_rate = 3e-4
     o.b1 = 0.5
     o.b2 = 0.999
     o.eps = 0.0                # Adam epsilon outside the square root
     o.eps_root = 1e-8          # ... and inside it (the official code's placement)
+    o.decay = 0.99             # rmsprop: the squared-gradient average's decay (PyTorch's alpha)
     c.optim[net] = o
 
   # The sections each method owns (declared in otgan_jax/methods/*.py).
@@ -104,20 +114,30 @@ def get_config() -> ml_collections.ConfigDict:
   return c
 
 
-# The baselines' published optimizer settings: learning rate, Adam beta2
-# (beta1 0.5 for all), critic updates per generator update.
-BASELINE_OPTIM = {"gan": (2e-4, 0.999, 1),      # DCGAN
-                  "wgan": (5e-5, 0.999, 5),     # WGAN (RMSProp in the paper)
-                  "wgangp": (1e-4, 0.9, 5)}     # WGAN-GP
+# The baselines' published optimizer settings: optimizer, learning rate, Adam
+# beta2 (beta1 0.5 for Adam), critic updates per generator update.
+BASELINE_OPTIM = {"gan": ("adam", 2e-4, 0.999, 1),      # DCGAN
+                  "wgan": ("rmsprop", 5e-5, 0.999, 5),  # WGAN (RMSProp, PyTorch defaults)
+                  "wgangp": ("adam", 1e-4, 0.9, 5)}     # WGAN-GP
 
 
 def set_baseline(c: ml_collections.ConfigDict, method: str, *,
                  learning_rate: float | None = None) -> None:
-  """Configures `c` for a baseline: method and optimizers."""
-  lr, b2, n_critic = BASELINE_OPTIM[method]
+  """Configures `c` for a baseline: method and optimizers.
+
+  WGAN gets RMSProp as in Arjovsky et al.'s code (PyTorch's RMSprop: decay
+  0.99, eps 1e-8 outside the square root, no momentum); the others Adam.
+  """
+  name, lr, b2, n_critic = BASELINE_OPTIM[method]
   c.method = method
   for net in ("generator", "critic"):
-    c.optim[net].learning_rate = learning_rate or lr
-    c.optim[net].b1 = 0.5
-    c.optim[net].b2 = b2
+    o = c.optim[net]
+    o.name = name
+    o.learning_rate = learning_rate or lr
+    o.b1 = 0.5
+    o.b2 = b2
+    if name == "rmsprop":
+      o.decay = 0.99
+      o.eps = 1e-8
+      o.eps_root = 0.0
   c.baseline.n_critic = n_critic

@@ -50,11 +50,34 @@ class TrainState:
   extra: Params = None
 
 
+OPTIMIZERS = ("adam", "rmsprop")
+
+
 def make_optimizer(config: ml_collections.ConfigDict
                    ) -> optax.GradientTransformation:
-  """Adam as in the paper, from `config.optim.generator` or `.critic`."""
-  return optax.adam(learning_rate=config.learning_rate, b1=config.b1,
-                    b2=config.b2, eps=config.eps, eps_root=config.eps_root)
+  """The optimizer of `config.optim.generator` or `.critic`.
+
+  `name` "adam" (the default; the papers' Adam, `eps` outside and
+  `eps_root` inside the square root) or "rmsprop" (WGAN's: `v = decay v +
+  (1 - decay) g^2`, update `-lr g / (sqrt(v) + eps)` as PyTorch's RMSprop,
+  or `g / sqrt(v + eps_root)` when `eps` is 0; no momentum).
+  """
+  name = config.get("name", "adam")
+  if name == "adam":
+    return optax.adam(learning_rate=config.learning_rate, b1=config.b1,
+                      b2=config.b2, eps=config.eps, eps_root=config.eps_root)
+  if name == "rmsprop":
+    if config.eps > 0 and config.eps_root > 0:
+      raise ValueError("optim rmsprop takes one epsilon: set eps (outside "
+                       "the square root, PyTorch's) or eps_root (inside), "
+                       "and the other to 0.")
+    outside = config.eps > 0
+    return optax.rmsprop(learning_rate=config.learning_rate,
+                         decay=config.decay,
+                         eps=config.eps if outside else config.eps_root,
+                         eps_in_sqrt=not outside)
+  raise ValueError(f"Unknown optimizer {name!r}: choose from {OPTIMIZERS} "
+                   "(config.optim.generator.name / config.optim.critic.name).")
 
 
 def optimizer_step(tx: optax.GradientTransformation, params: Params,

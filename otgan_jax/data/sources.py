@@ -169,6 +169,39 @@ def digits_split(holdout: int, split: str) -> tuple[np.ndarray, np.ndarray]:
   return x[:keep], labels[:keep]
 
 
+def _bilinear_matrix(out_size: int, in_size: int) -> np.ndarray:
+  """`[out, in]` weights of PIL's bilinear filter along one axis.
+
+  Half-pixel centres; the triangle kernel is stretched by the scale when
+  shrinking (anti-aliased, as PIL) and the weights are renormalised at the
+  borders, which for enlarging equals clamping to the edge pixel.
+  """
+  scale = in_size / out_size
+  support = max(scale, 1.0)
+  centers = (np.arange(out_size) + 0.5) * scale
+  src = np.arange(in_size) + 0.5
+  w = np.maximum(0.0, 1.0 - np.abs(src[None, :] - centers[:, None]) / support)
+  return w / w.sum(axis=1, keepdims=True)
+
+
+def resize_bilinear(images: np.ndarray, height: int, width: int
+                    ) -> np.ndarray:
+  """uint8 images `[n, h, w, c]` resized bilinearly to `[n, height, width, c]`.
+
+  What paper 004's code did with `scipy.misc.imresize(image, (32, 32))`
+  (PIL's bilinear resize of a uint8 image): separable half-pixel bilinear
+  interpolation, rounded back to uint8. Computed in float64; PIL's 8-bit
+  fixed point may differ by one grey level on a few pixels.
+  """
+  if images.ndim != 4:
+    raise ValueError(f"resize needs [n, h, w, c] images, got {images.shape}.")
+  rows = _bilinear_matrix(height, images.shape[1])
+  cols = _bilinear_matrix(width, images.shape[2])
+  out = np.einsum("ph,nhwc,qw->npqc", rows, images.astype(np.float64), cols,
+                  optimize=True)
+  return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
 def build_source(data_config: Any, *, seed: int) -> base.Source:
   """Builds the training-batch source described by `data_config`.
 
@@ -176,7 +209,9 @@ def build_source(data_config: Any, *, seed: int) -> base.Source:
     data_config: ConfigDict (or mapping) with keys `name` ('digits' |
       'gaussians' | 'gaussian_ball_3d' | 'mnist' | 'fashion_mnist' |
       'cifar10'), `holdout` (digits: the last `holdout` form the test
-      split and are left out of the train split), `source`
+      split and are left out of the train split), `num_examples` (image
+      files: only the first N of the split, 0 = all), `resize` (image
+      files: bilinear resize to `resize x resize`, 0 = native), `source`
       ('embedded' for digits and gaussians; 'files' or 'tfds' for the
       others), `data_dir` (folder of the official files for 'files'; optional
       TFDS data folder for 'tfds', '' = TFDS default), `split` ('train' |
@@ -212,6 +247,17 @@ def build_source(data_config: Any, *, seed: int) -> base.Source:
     return ArraySource(synthetic.digits_info(len(x)), x, labels, seed=seed)
   data_dir = str(_get(data_config, "data_dir", ""))
   x, labels = _load_image_arrays(name, source, data_dir, split)
+  num_examples = int(_get(data_config, "num_examples", 0))
+  if num_examples < 0 or num_examples > len(x):
+    raise ValueError(f"data.num_examples must be in [0, {len(x)}] (0 = all "
+                     f"of {name}/{split}), got {num_examples}.")
+  if num_examples:  # The first N in the official files' order (paper 004).
+    x, labels = x[:num_examples], labels[:num_examples]
+  size = int(_get(data_config, "resize", 0))
+  if size < 0:
+    raise ValueError(f"data.resize must be >= 0 (0 = native), got {size}.")
+  if size and (size, size) != tuple(x.shape[1:3]):
+    x = resize_bilinear(x, size, size)
   low, high = _IMAGE_RANGE
   info = base.DatasetInfo(name=name, shape=tuple(x.shape[1:]), low=low,
                           high=high, num_examples=len(x), num_classes=10)

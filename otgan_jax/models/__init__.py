@@ -2,14 +2,16 @@
 
 `build_models` turns a model config into a (generator, critic) pair:
 
-  model_config.name         'otgan_conv' | 'toy_mlp'
+  model_config.name         'otgan_conv' | 'toy_mlp' | 'assignment_deconv'
   model_config.z_dim        latent dimension (used by the sampler, not here)
   model_config.num_classes  0 for unconditional, else number of labels
   model_config.generator    {base_size, widths, out_init_scale, hidden}
   model_config.critic       {widths, strides, hidden, features}
 
 'otgan_conv' reads base_size / widths / out_init_scale and widths / strides;
-'toy_mlp' reads the two ``hidden`` entries and ``critic.features``. The
+'toy_mlp' reads the two ``hidden`` entries and ``critic.features``;
+'assignment_deconv' (paper 004's networks, `assignment_nets`) reads
+base_size / widths and critic.widths. The
 critic's ``head`` is the training method's to choose (`build_models(...,
 head=)`): 'features' (OT-GAN's feature map) or 'scalar' (one output, for the
 GAN / WGAN baselines; the toy critic then has one linear output). Sequences
@@ -20,6 +22,7 @@ from typing import Any, Mapping, Sequence, Tuple
 
 import flax.linen as nn
 
+from otgan_jax.models import assignment_nets
 from otgan_jax.models.assigner import Assigner
 from otgan_jax.models.layers import WNConv
 from otgan_jax.models.layers import WNDense
@@ -53,7 +56,7 @@ __all__ = [
     'upsample_nearest_2x',
 ]
 
-MODEL_NAMES = ('otgan_conv', 'toy_mlp')
+MODEL_NAMES = ('otgan_conv', 'toy_mlp', 'assignment_deconv')
 
 
 def _get(config: Any, key: str, default: Any = None) -> Any:
@@ -190,6 +193,8 @@ def build_models(
     return _build_conv(model_config, data_shape, num_classes, head)
   if name == 'toy_mlp':
     return _build_toy(model_config, data_shape, num_classes, head)
+  if name == 'assignment_deconv':
+    return assignment_nets.build(model_config, data_shape, head, get=_get)
   raise ValueError(
       f'Unknown model.name {name!r}; expected one of {MODEL_NAMES}.'
   )
