@@ -39,13 +39,11 @@ def test_each_baseline_takes_finite_steps(method, loop_batch):
 
 
 def test_wgangp_learns_the_ring(loop_batch):
-  # 1000 steps of the shipped config at a 10x learning rate (for speed), on
-  # one device: W1 to the data falls far below the initial generator's
-  # (measured: 1.77 -> 0.49 at step 600, 0.17 at 1000).
+  # 800 steps of the shipped config (batch 256, Adam 1e-3), on one device:
+  # W1 to the data falls far below the initial generator's (measured with
+  # jax 0.10.2: 1.77 -> 0.39 at step 500, 0.28 at 750, 0.21 at 1000). At
+  # batch 128 the same run oscillates (W1 0.8-3.7 over steps 500-1000).
   c = baselines_gaussians.get_config("wgangp")
-  c.batch_size = 128
-  for net in ("generator", "critic"):
-    c.optim[net].learning_rate = 1e-3
   exp = experiment.Experiment(c, devices=jax.devices()[:1])
   state = exp.init_state()
   real = exp.source.sample(10**6, 1000)["x"]
@@ -56,10 +54,10 @@ def test_wgangp_learns_the_ring(loop_batch):
 
   before = w1(state.gen_params)
   step = exp.jit_train_step()
-  for s in range(1000):
+  for s in range(800):
     state, _ = step(state, loop_batch(exp, s), jax.random.key(0), None)
   after = w1(state.gen_params)
-  assert after < 0.4 * before, (before, after)
+  assert after < 0.3 * before, (before, after)
 
 
 def test_the_method_decides_the_critic_head():

@@ -70,15 +70,35 @@ def test_sharded_step_equals_single_device_step_and_compiles_once(
   assert step._cache_size() == 1
 
 
+def _assert_updates_close(a, b, init, rel):
+  """Each leaf's update (new - initial value) in `a` and `b` agrees to `rel`
+  of that leaf's largest update, plus float32 rounding of its values."""
+  for x, y, x0 in zip(jax.tree.leaves(jax.device_get(a)),
+                      jax.tree.leaves(jax.device_get(b)),
+                      jax.tree.leaves(jax.device_get(init))):
+    x, y, x0 = (np.asarray(v, np.float64) for v in (x, y, x0))
+    dx, dy = x - x0, y - x0
+    scale = np.abs(dy).max(initial=0.0)
+    rounding = 4 * np.finfo(np.float32).eps * np.abs(y).max(initial=0.0)
+    np.testing.assert_allclose(dx, dy, rtol=0, atol=rel * scale + rounding)
+
+
 def test_chunked_step_equals_unchunked_step(loop_batch):
+  # Tolerance: the features of a chunk and of the whole batch are the same
+  # math in another XLA program (other float32 rounding); epsilon 0.002 and
+  # 20 unconverged Sinkhorn iterations amplify it to at most 0.7% of a
+  # leaf's largest update here (measured, jax 0.10.2 on x86 CPU); a wrong
+  # chunked gradient is off by O(100%).
   devices = jax.devices()
-  _, whole_state, whole = _run(_experiment(devices), loop_batch)
+  exp = _experiment(devices)
+  init = exp.init_state()
+  _, whole_state, whole = _run(exp, loop_batch)
   _, chunk_state, chunked = _run(_experiment(devices, chunk_size=8),
                                  loop_batch)
   for k in whole:
     np.testing.assert_allclose(chunked[k], whole[k], rtol=2e-4, atol=1e-5,
                                err_msg=k)
-  _assert_states_close(chunk_state, whole_state, rtol=1e-3, atol=1e-5)
+  _assert_updates_close(chunk_state, whole_state, init, rel=2e-2)
 
 
 def test_chunk_size_that_does_not_split_evenly_is_a_clear_error():
