@@ -20,7 +20,6 @@ FID reference statistics of a data set, computed once and reused:
 
 import json
 import os
-import sys
 
 from absl import app
 from absl import flags
@@ -81,43 +80,40 @@ def main(argv):
   import jax
   from otgan_jax import data as data_lib
   from otgan_jax import sampling
-  from otgan_jax import train
   from otgan_jax.evaluation import evaluators
   from otgan_jax.evaluation import image_metrics
   # pylint: enable=g-import-not-at-top
-  try:
-    config = _config()
-    if _WRITE_REFERENCE.value:
-      config.evals.metrics = "fid"
-      source = data_lib.build_source(config.data, seed=config.seed)
-      evaluator = evaluators.Evaluator(config.evals, info=source.info,
-                                       data_config=config.data, source=source)
-      stats = evaluator.reference_stats()
-      os.makedirs(os.path.dirname(os.path.abspath(_WRITE_REFERENCE.value)),
-                  exist_ok=True)
-      image_metrics.save_stats(_WRITE_REFERENCE.value, stats)
-      logging.info("Wrote FID reference statistics of %d %s images to %s",
-                   stats.num, source.info.name, _WRITE_REFERENCE.value)
-      return
-    if not config.evals.metrics:
-      raise ValueError("No metrics: pass --metrics=is,fid,... (or set "
-                       "config.evals.metrics in the run's config).")
-    exp, state, step = sampling.restore_run(
-        _WORKDIR.value, config=config, step=_STEP.value, with_data=True)
-    evaluator = evaluators.Evaluator(
-        config.evals, info=exp.info, data_config=config.data,
-        source=exp.source, cache_dir=os.path.join(_WORKDIR.value, "eval"),
-        mesh=exp.mesh)
-    samples = exp.sample(state.ema_params, config.evals.num_samples,
-                         jax.random.key(_SEED.value))
-    results = evaluator(samples)
-    path = evaluators.write_results(_WORKDIR.value, step, results, config,
-                                    path=_OUT.value)
-  except train.USER_ERRORS + (OSError,) as e:
-    sys.exit(f"error ({type(e).__name__}): {e}")
+  # Bad input ends in one line (shared.run), without a traceback.
+  config = _config()
+  if _WRITE_REFERENCE.value:
+    config.evals.metrics = "fid"
+    source = data_lib.build_source(config.data, seed=config.seed)
+    evaluator = evaluators.Evaluator(config.evals, info=source.info,
+                                     data_config=config.data, source=source)
+    stats = evaluator.reference_stats()
+    os.makedirs(os.path.dirname(os.path.abspath(_WRITE_REFERENCE.value)),
+                exist_ok=True)
+    image_metrics.save_stats(_WRITE_REFERENCE.value, stats)
+    logging.info("Wrote FID reference statistics of %d %s images to %s",
+                 stats.num, source.info.name, _WRITE_REFERENCE.value)
+    return
+  if not config.evals.metrics:
+    raise ValueError("No metrics: pass --metrics=is,fid,... (or set "
+                     "config.evals.metrics in the run's config).")
+  exp, state, step = sampling.restore_run(
+      _WORKDIR.value, config=config, step=_STEP.value, with_data=True)
+  evaluator = evaluators.Evaluator(
+      config.evals, info=exp.info, data_config=config.data,
+      source=exp.source, cache_dir=os.path.join(_WORKDIR.value, "eval"),
+      mesh=exp.mesh)
+  samples = exp.sample(state.ema_params, config.evals.num_samples,
+                       jax.random.key(_SEED.value))
+  results = evaluator(samples)
+  path = evaluators.write_results(_WORKDIR.value, step, results, config,
+                                  path=_OUT.value)
   print(json.dumps(results, indent=2, sort_keys=True))
   logging.info("Wrote %s", path)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  shared.run(main)

@@ -9,7 +9,6 @@ written beside it with the same name and .png. No data is read.
 """
 
 import os
-import sys
 
 from absl import app
 from absl import flags
@@ -33,20 +32,17 @@ def main(argv):
   shared.quiet_libraries()
   # pylint: disable=g-import-not-at-top
   from otgan_jax import sampling
-  from otgan_jax import train
   # pylint: enable=g-import-not-at-top
   out = _OUT.value or os.path.join(_WORKDIR.value, "samples.npz")
-  try:
-    config = shared.run_config(_WORKDIR.value)
-    samples, step = sampling.sample_from_workdir(
-        _WORKDIR.value, num=_NUM.value, seed=_SEED.value, step=_STEP.value,
-        chunk=_CHUNK.value, config=config)
-    png = sampling.save(out, samples, _WORKDIR.value, config)
-  except train.USER_ERRORS + (OSError,) as e:
-    sys.exit(f"error ({type(e).__name__}): {e}")
+  # Bad input ends in one line (shared.run), without a traceback.
+  config = shared.run_config(_WORKDIR.value)
+  samples, step = sampling.sample_from_workdir(
+      _WORKDIR.value, num=_NUM.value, seed=_SEED.value, step=_STEP.value,
+      chunk=_CHUNK.value, config=config)
+  png = sampling.save(out, samples, _WORKDIR.value, config)
   logging.info("Wrote %d samples of step %d to %s and %s", len(samples), step,
                out, png)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  shared.run(main)

@@ -33,6 +33,7 @@ import os
 from absl import app
 from absl import flags
 
+from launch import shared
 from otgan_jax.evaluation import published
 
 _RUNS = flags.DEFINE_list("runs", ["runs/*"], "Workdir globs.")
@@ -54,15 +55,40 @@ def higher_is_better(metric: str) -> bool:
   return metric.startswith(_HIGHER)
 
 
-def _load_json(path: str):
+_RECORD_KEYS = ("step", "name", "seed", "metrics")
+
+
+def _load_json(path: str, required: tuple[str, ...] = ()):
+  """The JSON object in `path`; None if there is no such file.
+
+  Raises:
+    ValueError: the file is unreadable, not JSON, or lacks `required` keys
+      (a table silently missing a run would be wrong).
+  """
   try:
-    with open(path) as f:
-      return json.load(f)
+    with open(path, encoding="utf-8") as f:
+      record = json.load(f)
   except FileNotFoundError:
     return None
   except (OSError, ValueError) as e:
-    print(f"skipping unreadable {path}: {e}")
-    return None
+    raise ValueError(f"{path} is unreadable ({type(e).__name__}: {e}). Fix "
+                     "or move it aside, or leave its run out of --runs.") from e
+  missing = [k for k in required if not isinstance(record, dict)
+             or k not in record]
+  if missing:
+    raise ValueError(f"{path} lacks {', '.join(missing)}: it is not an "
+                     "evaluation written by launch.evaluate. Fix or move it "
+                     "aside, or leave its run out of --runs.")
+  return record
+
+
+def _workdirs(pattern: str) -> list[str]:
+  """The folders `pattern` names; a plain path must exist."""
+  if not glob.has_magic(pattern) and not os.path.exists(pattern):
+    raise FileNotFoundError(
+        f"--runs: {pattern} does not exist (give workdirs or globs such as "
+        "'runs/*').")
+  return sorted(glob.glob(pattern))
 
 
 def read_runs(patterns: list[str], select: str) -> dict[str, dict]:
@@ -74,9 +100,10 @@ def read_runs(patterns: list[str], select: str) -> dict[str, dict]:
   """
   runs = {}
   for pattern in patterns:
-    for workdir in sorted(glob.glob(pattern)):
+    for workdir in _workdirs(pattern):
       files = sorted(glob.glob(os.path.join(workdir, "eval", "step_*.json")))
-      records = [r for r in map(_load_json, files) if r is not None]
+      records = [r for r in (_load_json(f, _RECORD_KEYS) for f in files)
+                 if r is not None]
       if not records:
         continue
       last = max(records, key=lambda r: r["step"])
@@ -251,4 +278,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  shared.run(main)

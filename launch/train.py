@@ -20,19 +20,17 @@ launch/slurm_gpu.sbatch and launch/tpu_pod.sh.
 """
 
 import os
-import sys
 
 from absl import app
 from absl import flags
 from absl import logging
-from ml_collections import config_flags
 
 from launch import shared
 
 _DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))), "configs", "otgan_digits.py")
 
-_CONFIG = config_flags.DEFINE_config_file(
+_CONFIG = shared.define_config_file(
     "config", _DEFAULT_CONFIG, "Experiment config file (path[:variant]).",
     lock_config=True)
 _WORKDIR = flags.DEFINE_string(
@@ -82,13 +80,10 @@ def main(argv):
   from otgan_jax import train  # pylint: disable=g-import-not-at-top
   config = _CONFIG.value
   workdir = _WORKDIR.value or os.path.join("runs", config.name)
-  logging.info("Config:\n%s", config)
-  try:
-    train.train_and_evaluate(config, workdir)
-  except train.USER_ERRORS as e:
-    # Bad input: say what is wrong and what to do, without a traceback.
-    sys.exit(f"error ({type(e).__name__}): {e}")
+  # Bad input ends in one line (shared.run), without a traceback.
+  train.train_and_evaluate(config, workdir)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  shared.run(main, interrupted="stopped before the first step, nothing to "
+             "save")

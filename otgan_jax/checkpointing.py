@@ -269,6 +269,60 @@ def _install_log_filter() -> None:
   absl_logger = py_logging.getLogger("absl")
   if _ORBAX_FILTER not in absl_logger.filters:
     absl_logger.addFilter(_ORBAX_FILTER)
+  _quiet_closed_loop_reports()
+
+
+def _quiet_closed_loop_reports() -> None:
+  """Keeps the reports of a failed async save's leftovers to one line each.
+
+  When an async save fails (a full disk), Orbax closes its event loop while
+  TensorStore still has writes in flight: each of them reports `RuntimeError:
+  Event loop is closed` as an unraisable error (a bare traceback), and each
+  of Orbax's write tasks whose error nobody retrieves is logged by asyncio
+  with its traceback, all around the one error that `Checkpointer` raises
+  with what to do. The first are logged as one line; the second keep their
+  first line and reason (no traceback). Other reports are untouched.
+  """
+  global _LEFTOVER_HOOKS_INSTALLED
+  if _LEFTOVER_HOOKS_INSTALLED:
+    return
+  previous = sys.unraisablehook
+
+  def hook(unraisable):
+    value = unraisable.exc_value
+    if (isinstance(value, RuntimeError)
+        and str(value) == "Event loop is closed"):
+      logging.info("A checkpoint write still in flight after a failed save "
+                   "was dropped (event loop closed).")
+      return
+    previous(unraisable)
+
+  sys.unraisablehook = hook
+  py_logging.getLogger("asyncio").addFilter(_ORBAX_TASKS)
+  _LEFTOVER_HOOKS_INSTALLED = True
+
+
+class _OrbaxTasks(py_logging.Filter):
+  """asyncio's "Task/Future exception was never retrieved": one line each.
+
+  (Orbax's abandoned writes after a failed save; the exception's first line
+  stays, its traceback and the future's repr go.)
+  """
+
+  def filter(self, record: py_logging.LogRecord) -> bool:
+    message = record.getMessage()
+    if "exception was never retrieved" in message:
+      exc = record.exc_info[1] if record.exc_info else None
+      record.msg = (f"{message.splitlines()[0]} "
+                    f"[{short_reason(exc) if exc else ''}]")
+      record.args = None
+      record.exc_info = None
+      record.exc_text = None
+    return True
+
+
+_ORBAX_TASKS = _OrbaxTasks()
+_LEFTOVER_HOOKS_INSTALLED = False
 
 
 # ----------------------------------------------------------------------------
@@ -452,6 +506,27 @@ class Checkpointer:
       return []
     return sorted(int(n) for n in names if n.isdigit()
                   and os.path.isdir(os.path.join(self.directory, n)))
+
+  def out_of_space_error(self, e: BaseException) -> CheckpointError | None:
+    """A full disk met by another writer of the run, as a CheckpointError.
+
+    The metrics, TensorBoard and sample files share the disk with the
+    checkpoints: when one of them fails with a full disk (`e`), the message
+    is the same as for a checkpoint (the last complete one, that nothing was
+    lost, where to free space). None if `e` is not a full disk.
+    """
+    full = _disk_full(e)
+    if full is None:
+      return None
+    self._error_reported = True
+    done = self._complete_steps()
+    last = (f"the last complete checkpoint is step {done[-1]} and nothing was "
+            "lost" if done else "no checkpoint was completed yet")
+    where = (getattr(e, "filename", None)
+             or "the run's logs (metrics.jsonl, tb/) or samples")
+    return CheckpointError(
+        f"could not write {where} ({full}); {last}; free space in "
+        f"{os.path.dirname(self.directory)} and rerun the same command")
 
   def _write_error(self, step: int | None, e: BaseException | None
                    ) -> CheckpointError:

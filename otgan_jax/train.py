@@ -31,6 +31,18 @@ class NonFiniteLossError(FloatingPointError):
   """Training produced a NaN or infinite metric."""
 
 
+class StoppedBeforeFirstStep(KeyboardInterrupt):
+  """SIGTERM or SIGINT arrived before the run's first step: nothing to save.
+
+  A `KeyboardInterrupt`, so it passes `except Exception` like Ctrl-C does;
+  `launch.shared.run` prints its message and exits with 128 + `signum`.
+  """
+
+  def __init__(self, signum: int):
+    super().__init__("stopped before the first step, nothing to save")
+    self.signum = signum
+
+
 # Errors caused by the user's input (config, data, checkpoint), not by bugs: the
 # launchers print their message, which says what to do, without a traceback.
 USER_ERRORS = (ValueError, data_lib.DataError, checkpointing.CheckpointError,
@@ -97,7 +109,13 @@ class _Profiler:
 
 
 class _SignalFlag:
-  """Turns SIGTERM/SIGINT into a flag the loop checks after each step.
+  """SIGTERM/SIGINT: before the first step an error, then a flag.
+
+  Until `started` is set (after the first step), a signal raises
+  `StoppedBeforeFirstStep`: start-up and compilation stop at once, and the
+  `finally` clauses close what was opened. From then on it only sets
+  `signum`, which the loop checks after each step (and the prefetcher while
+  it waits), so the run saves the step it reached and ends.
 
   With several processes nothing is caught here: JAX's preemption service
   (started by `jax.distributed.initialize`) handles SIGTERM and makes all
@@ -108,6 +126,7 @@ class _SignalFlag:
 
   def __init__(self):
     self.signum = None
+    self.started = False
     self._previous = {}
 
   def __enter__(self):
@@ -123,7 +142,12 @@ class _SignalFlag:
 
   def _handle(self, signum, frame):
     del frame
+    if not self.started:
+      raise StoppedBeforeFirstStep(signum)
     self.signum = signum
+
+  def is_set(self) -> bool:
+    return self.signum is not None
 
   def __exit__(self, *exc):
     for sig, handler in self._previous.items():
@@ -165,55 +189,96 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
 
   Returns:
     The final train state.
+
+  Raises:
+    StoppedBeforeFirstStep: SIGTERM or SIGINT before the first step (one
+      process); later ones save the step reached and return.
+    One of `USER_ERRORS` for bad input, with what to do.
   """
   if config.total_steps <= 0:
     raise ValueError(f"config.total_steps must be positive, got "
                      f"{config.total_steps}.")
-  exp = experiment_lib.Experiment(config)
-  profiler = _Profiler(config, workdir)  # Checks its settings up front.
-  is_main = jax.process_index() == 0
-  os.makedirs(workdir, exist_ok=True)
-  # One run per workdir: process 0 holds the lock for the run's lifetime.
-  lock = workdir_lock.WorkdirLock(workdir) if is_main else None
-  if lock is not None:
-    lock.acquire()
-  try:
-    return _train(config, workdir, exp, profiler, is_main)
-  finally:
+  with _SignalFlag() as interrupted:
+    exp = experiment_lib.Experiment(config)
+    profiler = _Profiler(config, workdir)  # Checks its settings up front.
+    is_main = jax.process_index() == 0
+    workdir_lib.prepare_workdir(workdir)
+    # One run per workdir: process 0 holds the lock for the run's lifetime.
+    lock = workdir_lock.WorkdirLock(workdir) if is_main else None
     if lock is not None:
-      lock.release()
+      lock.acquire()
+    logging.info("Config:\n%s", config)
+    try:
+      return _train(config, workdir, exp, profiler, is_main, interrupted)
+    finally:
+      if lock is not None:
+        lock.release()
 
 
-def _train(config, workdir, exp, profiler, is_main):
+def _train(config, workdir, exp, profiler, is_main, interrupted):
   ckpt = checkpointing.Checkpointer(workdir, every_steps=config.ckpt.every_steps,
                                     max_to_keep=config.ckpt.max_to_keep)
-  latest = ckpt.latest_step()
-  constants = exp.prepare(workdir, fresh=latest is None)
-  if latest is None:
-    state = exp.init_state()
-    logging.info("Initialised a new run in %s", workdir)
-  else:
-    latest, state, skipped = ckpt.restore_latest(exp.abstract_state())
-    if skipped:
-      logging.warning("Checkpoint(s) %s failed verification and were skipped "
-                      "(kept in %s_corrupt).", skipped, ckpt.directory)
-    logging.info("Resumed from %s at step %d", ckpt.directory, latest)
-    if latest >= config.total_steps:
+  batches = writer = None
+  try:
+    latest = ckpt.latest_step()
+    constants = exp.prepare(workdir, fresh=latest is None)
+    if latest is None:
+      state = exp.init_state()
+      logging.info("Initialised a new run in %s", workdir)
+    else:
+      latest, state, skipped = ckpt.restore_latest(exp.abstract_state())
+      if skipped:
+        logging.warning("Checkpoint(s) %s failed verification and were "
+                        "skipped (kept in %s_corrupt).", skipped,
+                        ckpt.directory)
+      logging.info("Resumed from %s at step %d", ckpt.directory, latest)
+      if latest >= config.total_steps:
+        logging.info("Nothing to do: the latest checkpoint is step %d and "
+                     "config.total_steps=%d.", latest, config.total_steps)
+        return state
+    start = int(state.step)
+    if is_main:
+      workdir_lib.write_config(config, workdir, start)
+      workdir_lib.write_info(exp.info, workdir)
+      # Steps after the checkpoint are replayed now: log each step once.
+      workdir_lib.trim_metrics(workdir, start)
+    writer = metric_writers.MetricWriter(workdir, enabled=is_main)
+    batches = _batches(exp, start, config.total_steps,
+                       stop_when=interrupted.is_set)
+    try:
+      return _loop(config, workdir, exp, profiler, is_main, interrupted,
+                   ckpt, writer, batches, state, constants, latest)
+    except OSError as e:  # metrics, TensorBoard or a sample file
+      full = ckpt.out_of_space_error(e)
+      if full is None:
+        raise
+      raise full from e
+  finally:
+    profiler.close()
+    if batches is not None:
+      batches.close()
+    try:
       ckpt.close()
-      logging.info("Nothing to do: the latest checkpoint is step %d and "
-                   "config.total_steps=%d.", latest, config.total_steps)
-      return state
-  start = int(state.step)
-  if is_main:
-    workdir_lib.write_config(config, workdir, start)
-    workdir_lib.write_info(exp.info, workdir)
-  writer = metric_writers.MetricWriter(workdir, enabled=is_main)
+    finally:
+      if writer is not None:
+        try:
+          writer.close()
+        except OSError as e:  # Flushing onto a full disk.
+          full = ckpt.out_of_space_error(e)
+          if full is None:
+            raise
+          raise full from e  # pylint: disable=lost-exception
+
+
+def _loop(config, workdir, exp, profiler, is_main, interrupted, ckpt, writer,
+          batches, state, constants, latest):
+  """The steps; returns the final state (also when stopped by a signal)."""
   train_step = exp.jit_train_step()
   generate = exp.jit_generate(config.num_samples)
   sample_rng = jax.random.fold_in(jax.random.key(config.seed), 1)
   base_rng = jax.random.fold_in(jax.random.key(config.seed), 2)
+  start = int(state.step)
   progress = metric_writers.Progress(config.total_steps, start)
-  batches = _batches(exp, start, config.total_steps)
   evaluator, eval_rng = None, jax.random.fold_in(jax.random.key(config.seed), 3)
   if config.evals.metrics and config.evals.every_steps > 0:
     evaluator = evaluators.Evaluator(
@@ -222,56 +287,68 @@ def _train(config, workdir, exp, profiler, is_main):
         mesh=exp.mesh)
   last_saved = latest
   step = start
+  stopped = False
   profiler.check_first_step(start)
-  try:
-    with _SignalFlag() as interrupted:
-      for step_index, batch in batches:
-        profiler.before(step_index)
-        state, metrics = train_step(state, batch, base_rng, constants)
-        step = step_index + 1
-        profiler.after(step, state)
-        final = step == config.total_steps
-        preempted = interrupted.signum is not None or ckpt.reached_preemption(
-            step)
-        save = ckpt.should_save(step) or final or preempted
-        if step % config.log_every_steps == 0 or final or save:
-          # The only host sync of a step; a NaN is caught before any save.
-          scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
-          verified = (last_saved if last_saved is not None
-                      and ckpt.verified(last_saved) else None)
-          _check_finite(step, scalars, verified,
-                        exp.method.nonfinite_advice())
-          if step % config.log_every_steps == 0 or final or preempted:
-            writer.write_scalars(step, scalars)
-            logging.info(progress.line(step, scalars))
-        if step % config.sample_every_steps == 0 or final:
-          samples = np.asarray(generate(state.ema_params, sample_rng))
-          if is_main:
-            workdir_lib.save_samples(exp, samples, os.path.join(
-                workdir, "samples", f"step_{step:07d}.png"), writer, step)
-        if evaluator is not None and (
-            step % config.evals.every_steps == 0 or final):
-          results = evaluator(exp.sample(state.ema_params,
-                                         config.evals.num_samples, eval_rng))
-          if is_main:
-            writer.write_scalars(step, {f"eval/{k}": v
-                                        for k, v in results.items()})
-            evaluators.write_results(workdir, step, results, config)
-          logging.info("step %d eval: %s", step, ", ".join(
-              f"{k}={v:.4g}" for k, v in results.items()))
-        if save:
-          ckpt.save(step, state)
-          last_saved = step
-        if preempted:
-          logging.warning(
-              "Stopped at step %d by a signal; checkpoint saved in %s. Rerun "
-              "the same command to resume.", step, ckpt.directory)
-          break
-  finally:
-    profiler.close()
-    batches.close()
-    ckpt.close()
-    writer.close()
+
+  def check(step, metrics):
+    # The only host sync of a step; a NaN is caught before anything is
+    # written for it (log line, sample grid, evaluation, checkpoint).
+    scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
+    verified = (last_saved if last_saved is not None
+                and ckpt.verified(last_saved) else None)
+    _check_finite(step, scalars, verified, exp.method.nonfinite_advice())
+    return scalars
+
+  for step_index, batch in batches:
+    profiler.before(step_index)
+    state, metrics = train_step(state, batch, base_rng, constants)
+    # From here on a signal saves the step reached instead of raising.
+    interrupted.started = True
+    step = step_index + 1
+    profiler.after(step, state)
+    final = step == config.total_steps
+    preempted = interrupted.is_set() or ckpt.reached_preemption(step)
+    save = ckpt.should_save(step) or final or preempted
+    log = step % config.log_every_steps == 0 or final or preempted
+    sample = step % config.sample_every_steps == 0 or final
+    evaluate = evaluator is not None and (
+        step % config.evals.every_steps == 0 or final)
+    if log or save or sample or evaluate:
+      scalars = check(step, metrics)
+      if log:
+        writer.write_scalars(step, scalars)
+        logging.info(progress.line(step, scalars))
+    if sample:
+      samples = np.asarray(generate(state.ema_params, sample_rng))
+      if is_main:
+        workdir_lib.save_samples(exp, samples, os.path.join(
+            workdir, "samples", f"step_{step:07d}.png"), writer, step)
+    if evaluate:
+      results = evaluator(exp.sample(state.ema_params,
+                                     config.evals.num_samples, eval_rng))
+      if is_main:
+        writer.write_scalars(step, {f"eval/{k}": v
+                                    for k, v in results.items()})
+        evaluators.write_results(workdir, step, results, config)
+      logging.info("step %d eval: %s", step, ", ".join(
+          f"{k}={v:.4g}" for k, v in results.items()))
+    if save:
+      ckpt.save(step, state)
+      last_saved = step
+    if preempted:
+      stopped = True
+      break
+  if interrupted.is_set() and not stopped:
+    # The signal came while the loop waited for input (the prefetcher's
+    # `stop_when` ended the iteration): the step reached is not saved yet.
+    stopped = True
+    if last_saved != step:
+      check(step, metrics)
+      ckpt.save(step, state)
+  if stopped:
+    logging.warning(
+        "Stopped at step %d by a signal; checkpoint saved in %s. Rerun "
+        "the same command to resume.", step, ckpt.directory)
   if step == config.total_steps:
     logging.info("Done: %d steps. Checkpoints in %s, samples in %s.", step,
                  ckpt.directory, os.path.join(workdir, "samples"))

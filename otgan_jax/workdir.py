@@ -24,10 +24,71 @@ from otgan_jax import visualize
 CONFIG_FILE = "config.json"
 INFO_FILE = "dataset_info.json"
 CONSTANTS_FILE = "constants.json"
+METRICS_FILE = "metrics.jsonl"  # Written by metric_writers.MetricWriter.
 
 
 class ConstantsMismatchError(ValueError):
   """A resumed run's constants differ from those it started with."""
+
+
+class WorkdirError(ValueError):
+  """The workdir cannot be used: a file, not creatable, or not writable."""
+
+
+def prepare_workdir(workdir: str) -> None:
+  """Creates `workdir` if needed and checks that a run can write there.
+
+  Raises:
+    WorkdirError: it is a file, cannot be created, or is not writable; the
+      message says which and what to do. Nothing is written then.
+  """
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise WorkdirError(f"--workdir={workdir} is a file, not a folder: give a "
+                       "new or existing folder.")
+  try:
+    os.makedirs(workdir, exist_ok=True)
+  except OSError as e:
+    raise WorkdirError(
+        f"Cannot create --workdir={workdir} ({e.strerror or e}): give a "
+        "folder on a location you can write to.") from e
+  probe = os.path.join(workdir, f".write_test.{os.getpid()}")
+  try:
+    with open(probe, "w") as f:
+      f.write("")
+    os.remove(probe)
+  except OSError as e:
+    raise WorkdirError(
+        f"Cannot write in --workdir={workdir} ({e.strerror or e}; a "
+        "read-only location?): give a folder you can write to (sampling and "
+        "evaluation of a finished run only read it).") from e
+
+
+def trim_metrics(workdir: str, step: int) -> int:
+  """Drops the records after `step` from metrics.jsonl; returns how many.
+
+  A resumed run replays the steps after its checkpoint; without this they
+  would be logged twice. A line cut short by a killed process is dropped too.
+  """
+  path = os.path.join(workdir, METRICS_FILE)
+  if not os.path.exists(path):
+    return 0
+  with open(path, encoding="utf-8", errors="replace") as f:
+    lines = f.readlines()
+  kept = []
+  for line in lines:
+    try:
+      record = json.loads(line)
+    except ValueError:
+      continue
+    if (line.endswith("\n") and isinstance(record, dict)
+        and isinstance(record.get("step"), int) and record["step"] <= step):
+      kept.append(line)
+  dropped = len(lines) - len(kept)
+  if dropped:
+    logging.info("metrics.jsonl: dropped %d record(s) after step %d (those "
+                 "steps run again now).", dropped, step)
+    _write_text(path, "".join(kept))
+  return dropped
 
 
 def write_config(config: ml_collections.ConfigDict, workdir: str,
@@ -65,8 +126,14 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
     raise FileNotFoundError(
         f"{path} not found: --workdir must be the folder a training run wrote "
         "(it holds config.json, dataset_info.json and checkpoints/).")
-  with open(path) as f:
-    saved = json.load(f)
+  try:
+    with open(path, encoding="utf-8") as f:
+      saved = json.load(f)
+    if not isinstance(saved, dict):
+      raise ValueError("not a JSON object")
+  except (OSError, ValueError) as e:
+    raise ValueError(f"{path} is unreadable ({e}): restore it from a copy, "
+                     "or train again in a new --workdir.") from e
   moved = {}
   for name in methods.names():
     moved.update(methods.get(name).legacy_keys)
@@ -106,10 +173,24 @@ def write_info(info: data_lib.DatasetInfo, workdir: str) -> None:
 
 
 def read_info(workdir: str) -> data_lib.DatasetInfo:
-  with open(os.path.join(workdir, INFO_FILE)) as f:
-    d = json.load(f)
-  d["shape"] = tuple(d["shape"])
-  return data_lib.DatasetInfo(**d)
+  """The run's dataset_info.json.
+
+  Raises:
+    ValueError: missing or unreadable, with what to do.
+  """
+  path = os.path.join(workdir, INFO_FILE)
+  try:
+    with open(path, encoding="utf-8") as f:
+      d = json.load(f)
+    d["shape"] = tuple(d["shape"])
+    return data_lib.DatasetInfo(**d)
+  except FileNotFoundError as e:
+    raise ValueError(f"{path} not found: --workdir must be the folder a "
+                     "training run wrote.") from e
+  except (OSError, ValueError, TypeError, KeyError) as e:
+    raise ValueError(f"{path} is unreadable ({type(e).__name__}: {e}): "
+                     "restore it from a copy, or train again in a new "
+                     "--workdir.") from e
 
 
 def constants_digest(constants) -> dict[str, str]:
