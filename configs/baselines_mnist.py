@@ -11,7 +11,7 @@ minutes-long CPU check). The paper's CIFAR-10 network family at 28x28x1 (as
 configs/otgan_mnist.py), the critic ending in one weight-normalised scalar.
 WGAN-GP: Adam 1e-4, betas (0.5, 0.9), 5 critic updates, lambda 10; GAN: the
 non-saturating DCGAN loss, Adam 2e-4, betas (0.5, 0.999); WGAN: clipping at
-0.01, Adam 5e-5. Batch 64. Evaluation at the end: exact W1 between 10,000
+0.01, RMSProp 5e-5 (as the paper). Batch 64. Evaluation at the end: exact W1 between 10,000
 samples and 5,000 real images (flattened, Euclidean, in the data's [0, 255]
 range: divide by 127.5 to compare with the paper's [-1, 1] units) and the
 classifier score / Frechet distance of the pinned MNIST classifiers.

@@ -165,20 +165,23 @@ class Experiment:
     return jax.jit(functools.partial(
         generate, generator=self.generator, num=num,
         z_dim=self.config.model.z_dim, info=self.info,
-        num_classes=self.config.model.num_classes),
+        num_classes=self.config.model.num_classes,
+        sample_latent=self.method.sample_latent),
         out_shardings=sharding_lib.replicated(self.mesh))
 
 
 def generate(params, rng: jax.Array, *, generator: nn.Module, num: int,
-             z_dim: int, info: data_lib.DatasetInfo, num_classes: int = 0
-             ) -> jax.Array:
+             z_dim: int, info: data_lib.DatasetInfo, num_classes: int = 0,
+             sample_latent=None) -> jax.Array:
   """`num` samples in the data's own range, `[num, ...]` float32.
 
   A conditional generator (`num_classes > 0`) draws sample i from class
   `i % num_classes`, so a grid with `num_classes` columns shows one class per
-  column.
+  column. `sample_latent(rng, num)` is the method's latent (default: the
+  uniform one).
   """
-  z = train_state_lib.sample_latent(rng, num, z_dim)
+  z = (sample_latent(rng, num) if sample_latent is not None
+       else train_state_lib.sample_latent(rng, num, z_dim))
   if num_classes > 0:
     out = generator.apply(params, z, jnp.arange(num) % num_classes)
   else:

@@ -38,21 +38,20 @@ def test_assignment_method_learns_the_ring_and_balances_the_shares(tmp_path):
   assert last < 0.5 * first, (first, last)
 
 
-@pytest.mark.slow  # ~85 s on 8 fake devices and 2 cores (14 s on one device).
-def test_assignment_smoke_config_on_real_mnist(shared_data_dir, tmp_path):
+@pytest.mark.parametrize("variant", ["square,smoke", "ssim,smoke"])
+def test_the_papers_protocol_smoke_variants_on_real_mnist(
+    variant, shared_data_dir, tmp_path):
+  # configs/assignment_mnist.py's own smoke variants, unchanged but for the
+  # data folder: the faithful protocol's code path (first N images resized
+  # to 32x32, the deconv generator, the mixture latent, the growing schedule,
+  # exact W1 and the assignment variance at the end) on 500 images.
   from configs import assignment_mnist  # pylint: disable=g-import-not-at-top
-  c = assignment_mnist.get_config("smoke")
+  c = assignment_mnist.get_config(variant)
   c.data.data_dir = str(shared_data_dir / "mnist")
-  c.total_steps = 2
-  c.evals.every_steps = 2
-  c.assignment.num_reals = 200
-  c.assignment.count_samples = 960
-  c.assignment.chunk_size = 240
-  c.evals.num_samples = 400
-  c.evals.num_reference = 200
-  c.evals.metrics = "w1,assignment_variance,classifier_score"
-  train.train_and_evaluate(c, str(tmp_path / "run"))
+  workdir = tmp_path / "run"
+  train.train_and_evaluate(c, str(workdir))
   import json  # pylint: disable=g-import-not-at-top
-  m = json.load(open(tmp_path / "run" / "eval" / "step_0000002.json"))
-  assert m["metrics"]["w1/exact"] > 0
-  assert 1.0 <= m["metrics"]["classifier_score"] <= 10.0
+  with open(workdir / "eval" / f"step_{c.total_steps:07d}.json") as f:
+    m = json.load(f)["metrics"]
+  assert m["w1/exact"] > 0 and np.isfinite(m["w1/exact"])
+  assert m["assignment/variance"] >= 0

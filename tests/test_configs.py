@@ -14,9 +14,12 @@ from otgan_jax import models
 from otgan_jax.evaluation import evaluators
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Every experiment config (common.py holds the shared keys, reproduce.py the
+# reproduction suites, built from these configs and tested in
+# tests/test_reproduce.py).
 CONFIGS = sorted(os.path.basename(p)[:-3] for p in glob.glob(
-    os.path.join(ROOT, "configs", "*.py")) if not p.endswith(("__init__.py",
-                                                              "common.py")))
+    os.path.join(ROOT, "configs", "*.py")) if not p.endswith((
+        "__init__.py", "common.py", "reproduce.py")))
 SHAPES = {"digits": (8, 8, 1), "gaussians": (2,), "mnist": (28, 28, 1),
           "fashion_mnist": (28, 28, 1), "cifar10": (32, 32, 3)}
 
@@ -37,11 +40,14 @@ def test_config_declares_only_common_keys_and_builds(name):
   assert _flat_keys(config) == _flat_keys(common.get_config())
   method = methods.get(config.method)
   methods.check_sections(config)
-  gen, critic = models.build_models(config.model, SHAPES[config.data.name],
+  shape = SHAPES[config.data.name]
+  if config.data.resize:  # Images resized to resize x resize.
+    shape = (config.data.resize, config.data.resize) + shape[2:]
+  gen, critic = models.build_models(config.model, shape,
                                     head=method.critic_head)
   n = 2
   z = jax.ShapeDtypeStruct((n, config.model.z_dim), jnp.float32)
-  x = jax.ShapeDtypeStruct((n,) + SHAPES[config.data.name], jnp.float32)
+  x = jax.ShapeDtypeStruct((n,) + shape, jnp.float32)
   params = jax.eval_shape(gen.init, jax.random.key(0), z)
   assert jax.eval_shape(gen.apply, params, z).shape == x.shape
   critic_params = jax.eval_shape(critic.init, jax.random.key(1), x)

@@ -55,7 +55,7 @@ def parse_metrics(spec: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
   return names
 
 
-def _to_uint8(images: np.ndarray, info: data_base.DatasetInfo) -> np.ndarray:
+def to_uint8(images: np.ndarray, info: data_base.DatasetInfo) -> np.ndarray:
   """Data-range images -> uint8 [0, 255], as the Inception protocols expect."""
   scaled = (np.asarray(images, np.float64) - info.low) / (info.high - info.low)
   return np.clip(np.rint(scaled * 255.0), 0, 255).astype(np.uint8)
@@ -150,7 +150,7 @@ class Evaluator:
 
   def _pool_features(self, images: np.ndarray) -> np.ndarray:
     resize, scaling = FID_PROTOCOLS[self.config.fid_resize]
-    return self._extractor(resize, scaling)(_to_uint8(images, self.info))[
+    return self._extractor(resize, scaling)(to_uint8(images, self.info))[
         "pool"]
 
   def _cached(self, name: str, compute: Callable[[], np.ndarray]
@@ -200,7 +200,7 @@ class Evaluator:
           "pass --config.evals.inception_weights=/path/to/that file.")
     variant = self.config.is_variant
     outputs = self._extractor(*IS_PROTOCOLS[variant])(
-        _to_uint8(samples, self.info))
+        to_uint8(samples, self.info))
     if variant == "openai":  # 10 contiguous splits, logits without bias.
       probs = outputs["probs"]
       splits = self.config.is_splits
@@ -288,12 +288,12 @@ class Evaluator:
                        f"{self.info.name} has none.")
     model, params = classifier.load_pretrained(self.info.name)
     shape = classifier.PRETRAINED[self.info.name]["shape"]
-    images = _to_uint8(samples, self.info)
+    images = to_uint8(samples, self.info)
     probs, feats = classifier.predict(model, params, images, shape=shape)
     if name == "classifier_score":
       mean, std = classifier.classifier_score(probs)
       return {"classifier_score": mean, "classifier_score_std": std}
-    real = _to_uint8(self.real(self.config.num_reference), self.info)
+    real = to_uint8(self.real(self.config.num_reference), self.info)
     _, real_feats = classifier.predict(model, params, real, shape=shape)
     return {"classifier_fd": classifier.classifier_frechet_distance(
         real_feats, feats)}

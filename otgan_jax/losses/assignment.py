@@ -54,8 +54,13 @@ def pairwise_cost(x: Array, y: Array, cost: Cost = "sqeuclidean") -> Array:
   return mse if cost == "sqeuclidean" else jnp.log(mse + 1e-8)
 
 
-def elementwise_cost(x: Array, y: Array, cost: Cost = "sqeuclidean") -> Array:
-  """`[n]` costs of matched pairs `x[i]`, `y[i]` (differentiable)."""
+def elementwise_cost(x: Array, y: Array, cost: Cost = "sqeuclidean", *,
+                     ssim_filter_size: int = 11) -> Array:
+  """`[n]` costs of matched pairs `x[i]`, `y[i]` (differentiable).
+
+  `ssim_filter_size` is the SSIM's Gaussian window (sigma 1.5); paper 004's
+  code used 4 for its generator.
+  """
   if callable(cost):
     return cost(x, y)
   if cost not in ELEMENTWISE:
@@ -65,7 +70,8 @@ def elementwise_cost(x: Array, y: Array, cost: Cost = "sqeuclidean") -> Array:
     import dm_pix  # pylint: disable=g-import-not-at-top
     if x.ndim != 4:
       raise ValueError("The SSIM cost needs [n, H, W, C] images.")
-    return 5.0 - 5.0 * dm_pix.ssim(x + 1.0, y + 1.0, max_val=2.0)
+    return 5.0 - 5.0 * dm_pix.ssim(x + 1.0, y + 1.0, max_val=2.0,
+                                   filter_size=ssim_filter_size)
   mse = jnp.mean(jnp.square(_flat(x) - _flat(y)), axis=1)
   return mse if cost == "sqeuclidean" else jnp.log(mse + 1e-8)
 

@@ -22,7 +22,6 @@ from otgan_jax.losses import gan as gan_losses
 from otgan_jax.methods import base
 from otgan_jax.train_state import ema_update
 from otgan_jax.train_state import optimizer_step
-from otgan_jax.train_state import sample_latent
 
 
 def baseline_section() -> ml_collections.ConfigDict:
@@ -42,6 +41,7 @@ class Adversarial(base.Method):
   """
 
   critic_head = "scalar"
+  latents = ("uniform", "mixture")
   loss = "wasserstein"
   gradient_penalty = False
   clip = False
@@ -90,7 +90,6 @@ class Adversarial(base.Method):
       The new state and a flat dict of scalar metrics.
     """
     c = self.config
-    z_dim = c.model.z_dim
     rng = jax.random.fold_in(rng, state.step)
     real = self.normalize(batch["x"][:, 0])
     n_critic, n = real.shape[:2]
@@ -102,7 +101,7 @@ class Adversarial(base.Method):
       real_u, rng_u = inputs
       z_rng, gp_rng = jax.random.split(rng_u)
       fake = jax.lax.stop_gradient(generator.apply(
-          state.gen_params, sample_latent(z_rng, n, z_dim)))
+          state.gen_params, self.sample_latent(z_rng, n)))
 
       def objective(p):
         scores = critic.apply(p, jnp.concatenate([real_u, fake], axis=0))
@@ -140,7 +139,7 @@ class Adversarial(base.Method):
 
     # The generator runs once: its output's gradient is pulled back through
     # one VJP, and an extra term (POT-GAN) sees the same samples.
-    z = sample_latent(rngs[-1], n, z_dim)
+    z = self.sample_latent(rngs[-1], n)
     fake, gen_pullback = jax.vjp(lambda g: generator.apply(g, z),
                                  state.gen_params)
 

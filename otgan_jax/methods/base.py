@@ -41,6 +41,7 @@ import numpy as np
 
 from otgan_jax import data as data_lib
 from otgan_jax import models as models_lib
+from otgan_jax.models import latent as latent_lib
 from otgan_jax import sharding as sharding_lib
 from otgan_jax import train_state as train_state_lib
 from otgan_jax.train_state import TrainState
@@ -74,12 +75,15 @@ class Method:
       (`model.num_classes > 0`).
     legacy_keys: `{old dotted key: new dotted key}` of keys that moved into
       its section, so run folders written before still load.
+    latents: the `model.latent` values its train step draws through
+      `self.sample_latent` (others are refused).
   """
 
   name: ClassVar[str] = ""
   critic_head: ClassVar[str] = "features"
   conditional: ClassVar[bool] = False
   legacy_keys: ClassVar[dict[str, str]] = {}
+  latents: ClassVar[tuple[str, ...]] = ("uniform",)
 
   @classmethod
   def config_sections(cls) -> dict[str, ml_collections.ConfigDict]:
@@ -93,6 +97,9 @@ class Method:
     self.mesh = mesh
     self.constrain = sharding_lib.batch_constraint(mesh)
     self.check_config()
+    # `sample_latent(rng, num) -> [num, z_dim]`: the latent of training and
+    # of every sample (`Experiment.generate`).
+    self.sample_latent = latent_lib.sampler(config.model, seed=config.seed)
     self.generator, self.critic = self.build_networks()
     self.gen_tx = train_state_lib.make_optimizer(config.optim.generator)
     self.critic_tx = train_state_lib.make_optimizer(config.optim.critic)
@@ -106,6 +113,11 @@ class Method:
           f"config.method={self.name!r} does not train class-conditional "
           "networks: set --config.model.num_classes=0 (conditional training "
           "is implemented for OT-GAN, Algorithm 2).")
+    latent = self.config.model.get("latent", "uniform")
+    if latent not in self.latents:
+      raise ValueError(
+          f"config.method={self.name!r} draws its latents from "
+          f"{' | '.join(self.latents)}, not model.latent={latent!r}.")
 
   def build_networks(self) -> tuple[nn.Module, nn.Module]:
     """The generator and the second network (critic, assigner...)."""

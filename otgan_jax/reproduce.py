@@ -1,0 +1,465 @@
+"""The papers' claims in miniature: a suite of runs, their scores, verdicts.
+
+A suite (defined in `configs/reproduce.py`, the only place that names
+methods) is a list of `Claim`s over named `Run`s. Each run is trained for
+every seed into `<workdir>/runs/<label>/seed_<k>` with the ordinary loop
+(`train.train_and_evaluate`: it resumes from its own checkpoints), then its
+latest checkpoint's EMA generator is scored once (`Run.metrics`, against
+held-out data where `Run.eval_data` says so) into `results.json` in that
+folder. A run with `results.json` is finished and never rerun, so the suite
+resumes where it stopped. Progress lines give the elapsed time and an ETA
+from the runs measured so far.
+
+`report()` then writes `report.md` (per claim: what the paper says, the
+protocol of our numbers, mean +- std over seeds, the published number beside
+ours only when `evaluation.published.comparable` says the protocols match
+and otherwise in its own column with what differs, and a verdict),
+`results.csv` (one row per run, seed and metric) and one PNG per claim.
+
+Verdicts are decided by rules fixed before any run (`Check`): "reproduced"
+only where the ordering holds beyond the spread over seeds (mean - std of the
+better side beyond mean + std of the other), "not reproduced" where the
+opposite ordering holds beyond the spread, otherwise "inconclusive at this
+scale"; with one seed there is no spread and every verdict is inconclusive.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import time
+from typing import Any, Callable, Sequence
+
+from absl import logging
+import jax
+import ml_collections
+import numpy as np
+
+Config = ml_collections.ConfigDict
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """One configuration trained for every seed and scored once at its end.
+
+  Attributes:
+    label: Folder name and row label (unique in the suite).
+    make_config: `seed -> ConfigDict` (the seed already set).
+    metrics: `config.evals.metrics` names to score (see `evaluators`), plus
+      "requested_class" for conditional generators (the share of samples
+      the data set's pinned classifier puts in the class they were
+      generated for).
+    num_samples: Generated samples scored.
+    eval_data: Overrides of `config.data` for the real data the metrics
+      compare with (e.g. `{"split": "test"}` for held-out images); empty =
+      the training data.
+    num_reference: Real examples for the metrics (capped at the data set).
+    x: The value this run takes on its claim's x-axis (e.g. its batch
+      size), or None.
+  """
+  label: str
+  make_config: Callable[[int], Config]
+  metrics: tuple[str, ...]
+  num_samples: int = 2500
+  eval_data: tuple[tuple[str, Any], ...] = ()
+  num_reference: int = 2500
+  x: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+  """A rule that turns the seeds' scores into a verdict.
+
+  kind "beats": run `a` has a better `metric` than run `b`.
+  kind "at_least" / "at_most": run `a`'s metric is >= / <= `value` in every
+    seed (reproduced), or its mean is on the wrong side (not reproduced).
+  kind "trend": along `runs` (in x order) the metric gets better: the
+    last beats the first beyond the spread and the means are monotone.
+  """
+  kind: str
+  metric: str
+  a: str = ""
+  b: str = ""
+  value: float = 0.0
+  runs: tuple[str, ...] = ()
+  higher_is_better: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+  """A claim of a paper and the runs and rules that test it."""
+  key: str
+  title: str
+  paper: str        # where the claim is made, and what it says
+  protocol: str     # what our runs do, including what differs from the paper
+  runs: tuple[str, ...]
+  checks: tuple[Check, ...]
+  plot_x: str = ""  # x-axis label of a line plot over Run.x; "" = bars
+
+
+@dataclasses.dataclass(frozen=True)
+class Suite:
+  name: str
+  runs: tuple[Run, ...]
+  claims: tuple[Claim, ...]
+
+  def run(self, label: str) -> Run:
+    for r in self.runs:
+      if r.label == label:
+        return r
+    raise KeyError(label)
+
+
+# -- Running ----------------------------------------------------------------
+
+
+def run_dir(workdir: str, label: str, seed: int) -> str:
+  return os.path.join(workdir, "runs", label, f"seed_{seed}")
+
+
+def results_file(workdir: str, label: str, seed: int) -> str:
+  return os.path.join(run_dir(workdir, label, seed), "results.json")
+
+
+def read_results(workdir: str, label: str, seed: int) -> dict | None:
+  """A finished run's scores, or None if it has not finished.
+
+  Raises:
+    ValueError: the file is unreadable, with what to do.
+  """
+  path = results_file(workdir, label, seed)
+  if not os.path.exists(path):
+    return None
+  try:
+    with open(path, encoding="utf-8") as f:
+      record = json.load(f)
+    if not isinstance(record, dict) or "metrics" not in record:
+      raise ValueError("no 'metrics'")
+    return record
+  except (OSError, ValueError) as e:
+    raise ValueError(
+        f"{path} is unreadable ({type(e).__name__}: {e}): delete it to score "
+        "that run again (its checkpoints are kept), then rerun.") from e
+
+
+def _write_json(path: str, value: Any) -> None:
+  tmp = f"{path}.tmp.{os.getpid()}"
+  with open(tmp, "w") as f:
+    json.dump(value, f, indent=2, sort_keys=True)
+  os.replace(tmp, path)
+
+
+def _fmt_time(seconds: float) -> str:
+  seconds = int(round(seconds))
+  if seconds >= 3600:
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+  if seconds >= 60:
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+  return f"{seconds}s"
+
+
+def check_suite(suite: Suite) -> None:
+  """Raises ValueError if the suite refers to runs it does not define."""
+  labels = [r.label for r in suite.runs]
+  if len(set(labels)) != len(labels):
+    raise ValueError(f"Suite {suite.name!r} has repeated run labels.")
+  for claim in suite.claims:
+    for label in claim.runs + tuple(
+        x for c in claim.checks for x in (c.a, c.b) + c.runs if x):
+      if label not in labels:
+        raise ValueError(f"Claim {claim.key!r} names an unknown run "
+                         f"{label!r}.")
+
+
+def run_suite(suite: Suite, workdir: str, seeds: Sequence[int], *,
+              train_fn: Callable[[Config, str], Any] | None = None,
+              printer: Callable[[str], None] = print) -> dict[str, float]:
+  """Trains and scores every (run, seed) not finished yet.
+
+  Seeds go in the outer loop, so an interrupted suite has whole seeds of
+  every claim done first.
+
+  Args:
+    suite: The suite.
+    workdir: Its folder.
+    seeds: The seeds.
+    train_fn: `(config, run_dir) -> state`; default
+      `train.train_and_evaluate`.
+    printer: Where progress lines go.
+
+  Returns:
+    Seconds taken per `label/seed` for the runs done by this call.
+  """
+  check_suite(suite)
+  if train_fn is None:
+    from otgan_jax import train  # pylint: disable=g-import-not-at-top
+    train_fn = train.train_and_evaluate
+  todo = [(r, s) for s in seeds for r in suite.runs]
+  done = {(r.label, s): read_results(workdir, r.label, s) for r, s in todo}
+  measured = {k: v["seconds"] for k, v in done.items() if v}
+  pending = [(r, s) for r, s in todo if not done[(r.label, s)]]
+  printer(f"Suite {suite.name!r}: {len(todo)} runs ({len(suite.runs)} "
+          f"configs x {len(seeds)} seeds), {len(todo) - len(pending)} "
+          f"already finished, {len(pending)} to go, in {workdir}")
+  start = time.time()
+  timings = {}
+  for i, (r, seed) in enumerate(pending):
+    folder = run_dir(workdir, r.label, seed)
+    t0 = time.time()
+    config = r.make_config(seed)
+    config.seed = seed
+    train_fn(config, folder)
+    results = evaluate_run(r, config, folder)
+    results["seconds"] = time.time() - t0
+    _write_json(results_file(workdir, r.label, seed), results)
+    measured[(r.label, seed)] = timings[f"{r.label}/{seed}"] = (
+        results["seconds"])
+    eta = sum(_estimate(measured, q.label) for q, _ in pending[i + 1:])
+    printer(f"[{len(todo) - len(pending) + i + 1}/{len(todo)}] {r.label} "
+            f"seed {seed}: {_fmt_time(results['seconds'])}; elapsed "
+            f"{_fmt_time(time.time() - start)}, ETA {_fmt_time(eta)}")
+  return timings
+
+
+def _estimate(measured: dict[tuple[str, int], float], label: str) -> float:
+  """Seconds one more run of `label` should take, from those measured."""
+  same = [v for (l, _), v in measured.items() if l == label]
+  pool = same or list(measured.values())
+  return float(np.mean(pool)) if pool else 0.0
+
+
+def evaluate_run(r: Run, config: Config, folder: str) -> dict:
+  """Scores the latest checkpoint of one run (its EMA generator)."""
+  # pylint: disable=g-import-not-at-top
+  from otgan_jax import data as data_lib
+  from otgan_jax import sampling
+  from otgan_jax.evaluation import classifier
+  from otgan_jax.evaluation import evaluators
+  # pylint: enable=g-import-not-at-top
+  exp, state, step = sampling.restore_run(folder, config=config,
+                                          with_data=True)
+  samples = exp.sample(state.ema_params, r.num_samples, jax.random.key(
+      config.seed + 10_000))
+  data_config = config.data.copy_and_resolve_references()
+  with data_config.unlocked():
+    for key, value in r.eval_data:
+      data_config[key] = value
+  source = data_lib.build_source(data_config, seed=config.seed)
+  evals = config.evals.copy_and_resolve_references()
+  names = [m for m in r.metrics if m != "requested_class"]
+  evals.metrics = ",".join(names)
+  evals.num_reference = r.num_reference
+  evals.w1_max_points = max(r.num_samples, r.num_reference)
+  out: dict[str, Any] = {"step": int(step), "metrics": {}}
+  if names:
+    evaluator = evaluators.Evaluator(evals, info=source.info,
+                                     data_config=data_config, source=source)
+    out["metrics"].update(evaluator(samples))
+  if "requested_class" in r.metrics:
+    model, params = classifier.load_pretrained(exp.info.name)
+    images = evaluators.to_uint8(samples, exp.info)
+    probs, _ = classifier.predict(
+        model, params, images,
+        shape=classifier.PRETRAINED[exp.info.name]["shape"])
+    out["metrics"]["requested_class"] = classifier.requested_class_accuracy(
+        probs, config.model.num_classes)
+  out["num_reference"] = int(min(r.num_reference, getattr(
+      source, "info").num_examples or r.num_reference))
+  out["eval_data"] = dict(r.eval_data)
+  logging.info("%s: %s", folder, out["metrics"])
+  return out
+
+
+# -- Verdicts ---------------------------------------------------------------
+
+
+def summary(values: Sequence[float]) -> tuple[float, float, int]:
+  """(mean, sample std (0 for one value), count) of finite values."""
+  v = np.asarray([x for x in values if x is not None and math.isfinite(x)],
+                 np.float64)
+  if not len(v):
+    return float("nan"), float("nan"), 0
+  return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0, len(v)
+
+
+def _better(a, b, higher):
+  return a > b if higher else a < b
+
+
+def _beyond(a: tuple, b: tuple, higher: bool) -> bool:
+  """a's mean beats b's even after moving each one std towards the other."""
+  (ma, sa, _), (mb, sb, _) = a, b
+  return _better(ma - sa if higher else ma + sa,
+                 mb + sb if higher else mb - sb, higher)
+
+
+def verdict(check: Check, scores: dict[str, list[float]]) -> tuple[str, str]:
+  """(`reproduced` | `not reproduced` | `inconclusive`, explanation)."""
+  higher = check.higher_is_better
+  word = "higher" if higher else "lower"
+  if check.kind in ("beats", "trend"):
+    runs = (check.a, check.b) if check.kind == "beats" else check.runs
+    stats = {r: summary(scores.get(r, [])) for r in runs}
+    if min(s[2] for s in stats.values()) == 0:
+      return "inconclusive", "no finished runs"
+    shown = ", ".join(f"{r} {m:.4g} ± {s:.2g}" for r, (m, s, _) in
+                      stats.items())
+    best, worst = (stats[runs[0]], stats[runs[-1]])
+    if check.kind == "trend":
+      best, worst = stats[runs[-1]], stats[runs[0]]
+      means = [stats[r][0] for r in runs]
+      monotone = all(_better(b, a, higher) or b == a
+                     for a, b in zip(means, means[1:]))
+      shown += "; means " + ("monotone" if monotone else "not monotone")
+    else:
+      monotone = True
+    if min(s[2] for s in stats.values()) < 2:
+      return "inconclusive", f"{shown} (one seed: no spread to judge by)"
+    if _beyond(best, worst, higher) and monotone:
+      return "reproduced", f"{shown} ({word} is better)"
+    if _beyond(worst, best, higher):
+      return "not reproduced", f"{shown} ({word} is better)"
+    return "inconclusive", f"{shown} (within the spread over seeds)"
+  values = [x for x in scores.get(check.a, []) if math.isfinite(x)]
+  if not values:
+    return "inconclusive", "no finished runs"
+  ok = (lambda x: x >= check.value) if check.kind == "at_least" else (
+      lambda x: x <= check.value)
+  op = ">=" if check.kind == "at_least" else "<="
+  shown = (f"{check.a}: {', '.join(f'{x:.4g}' for x in values)} (need "
+           f"{op} {check.value:g} in every seed)")
+  if len(values) < 2:
+    return "inconclusive", f"{shown}; one seed"
+  if all(ok(x) for x in values):
+    return "reproduced", shown
+  if not ok(float(np.mean(values))):
+    return "not reproduced", shown
+  return "inconclusive", shown
+
+
+# -- Report -----------------------------------------------------------------
+
+
+def collect(suite: Suite, workdir: str, seeds: Sequence[int]
+            ) -> dict[str, dict[str, list[float]]]:
+  """metric -> run label -> values over the finished seeds."""
+  out: dict[str, dict[str, list[float]]] = {}
+  for r in suite.runs:
+    for s in seeds:
+      res = read_results(workdir, r.label, s)
+      if not res:
+        continue
+      for m, v in res["metrics"].items():
+        out.setdefault(m, {}).setdefault(r.label, []).append(float(v))
+  return out
+
+
+def _published_cells(r: Run, config: Config, metric: str,
+                     results: dict) -> tuple[str, str]:
+  """(comparable published numbers, other-protocol ones with what differs)."""
+  # pylint: disable-next=g-import-not-at-top
+  from otgan_jax.evaluation import published
+  plain = config.to_dict()
+  plain["data"].update(dict(r.eval_data))
+  evals = dict(plain["evals"], num_samples=r.num_samples,
+               num_reference=results.get("num_reference", r.num_reference),
+               w1_max_points=max(r.num_samples, r.num_reference))
+  ours = published.run_protocol(plain, metric, evals=evals, selection="last")
+  same, other = [], []
+  for entry in published.entries_for(plain, metric):
+    ok, reason = published.comparable(ours, entry)
+    value = f"{entry.value:g}" + (f" ± {entry.std:g}" if entry.std else "")
+    cite = f"{value} ({entry.source})"
+    (same if ok else other).append(cite if ok else f"{cite}: {reason}")
+  return "; ".join(same) or "—", "; ".join(other) or "—"
+
+
+def report(suite: Suite, workdir: str, seeds: Sequence[int], *,
+           wall_seconds: float | None = None) -> str:
+  """Writes report.md, results.csv and the figures; returns report.md."""
+  scores = collect(suite, workdir, seeds)
+  figures = os.path.join(workdir, "figures")
+  os.makedirs(figures, exist_ok=True)
+  lines = [f"# Reproduction suite {suite.name!r}", "",
+           f"Seeds: {', '.join(map(str, seeds))}. Mean ± sample std over "
+           "the finished seeds (n). Verdict rules are fixed in advance: "
+           "'reproduced' only where the ordering holds beyond the spread "
+           "over seeds.", ""]
+  if wall_seconds is not None:
+    lines += [f"Wall time of this invocation: {_fmt_time(wall_seconds)}.",
+              ""]
+  rows = []
+  for claim in suite.claims:
+    lines += [f"## {claim.title}", "", f"**Paper.** {claim.paper}", "",
+              f"**Our protocol.** {claim.protocol}", ""]
+    metrics = sorted({c.metric for c in claim.checks})
+    lines += ["| run | metric | ours: mean ± std (n) | published, same "
+              "protocol | published, other protocol |",
+              "|---|---|---|---|---|"]
+    for label in claim.runs:
+      r = suite.run(label)
+      first = next((read_results(workdir, label, s) for s in seeds
+                    if read_results(workdir, label, s)), None)
+      for m in metrics:
+        mean, std, n = summary(scores.get(m, {}).get(label, []))
+        same, other = ("—", "—")
+        if first is not None:
+          config = r.make_config(seeds[0])
+          same, other = _published_cells(r, config, m, first)
+        lines.append(f"| {label} | {m} | {mean:.4g} ± {std:.2g} ({n}) | "
+                     f"{same} | {other} |")
+    lines.append("")
+    for check in claim.checks:
+      word, why = verdict(check, scores.get(check.metric, {}))
+      lines.append(f"- **Verdict: {word}** ({check.metric}): {why}")
+    lines += ["", f"![{claim.key}](figures/{claim.key}.png)", ""]
+    _plot(claim, suite, scores, metrics, os.path.join(
+        figures, f"{claim.key}.png"))
+  for r in suite.runs:
+    for s in seeds:
+      res = read_results(workdir, r.label, s)
+      if res:
+        for m, v in sorted(res["metrics"].items()):
+          rows.append({"run": r.label, "seed": s, "metric": m, "value": v,
+                       "step": res["step"], "seconds": res["seconds"]})
+  with open(os.path.join(workdir, "results.csv"), "w", newline="") as f:
+    writer = csv.DictWriter(f, ["run", "seed", "metric", "value", "step",
+                                "seconds"])
+    writer.writeheader()
+    writer.writerows(rows)
+  text = "\n".join(lines) + "\n"
+  tmp = os.path.join(workdir, "report.md.tmp")
+  with open(tmp, "w") as f:
+    f.write(text)
+  os.replace(tmp, os.path.join(workdir, "report.md"))
+  return text
+
+
+def _plot(claim: Claim, suite: Suite, scores, metrics, path: str) -> None:
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4),
+                           squeeze=False)
+  for ax, m in zip(axes[0], metrics):
+    stats = [summary(scores.get(m, {}).get(label, [])) for label in
+             claim.runs]
+    means = [s[0] for s in stats]
+    stds = [s[1] for s in stats]
+    if claim.plot_x:
+      xs = [suite.run(label).x for label in claim.runs]
+      ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3)
+      ax.set_xscale("log", base=2)
+      ax.set_xlabel(claim.plot_x)
+    else:
+      ax.bar(range(len(means)), means, yerr=stds, capsize=3)
+      ax.set_xticks(range(len(means)), claim.runs, rotation=30, ha="right",
+                    fontsize=8)
+    ax.set_title(m, fontsize=9)
+  fig.suptitle(claim.title, fontsize=10)
+  fig.tight_layout()
+  fig.savefig(path, dpi=90)
+  plt.close(fig)

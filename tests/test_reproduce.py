@@ -1,0 +1,110 @@
+"""The reproduction suite: runs, scores, resumes, verdicts and the report."""
+
+import csv
+import functools
+import os
+
+import pytest
+
+from configs import common
+from configs import reproduce as suites
+from otgan_jax import methods
+from otgan_jax import reproduce
+from otgan_jax import train
+from otgan_jax.reproduce import Check
+from otgan_jax.reproduce import Claim
+from otgan_jax.reproduce import Run
+from otgan_jax.reproduce import Suite
+
+
+def _keys(c, prefix=""):
+  out = set()
+  for k, v in c.items():
+    out |= _keys(v, f"{prefix}{k}.") if hasattr(v, "items") else {prefix + k}
+  return out
+
+
+@pytest.mark.parametrize("name", ["cpu", "test"])
+def test_every_suite_run_is_a_valid_config(name):
+  suite = suites.get_suite(name)
+  reproduce.check_suite(suite)
+  for r in suite.runs:
+    c = r.make_config(0)
+    assert _keys(c) == _keys(common.get_config()), r.label
+    methods.check_sections(c)
+  # The tiny suite is the same suite: same runs and claims, fewer steps.
+  cpu, test = suites.get_suite("cpu"), suites.get_suite("test")
+  assert [c.key for c in cpu.claims] == [c.key for c in test.claims]
+  assert len(cpu.runs) - len(test.runs) == 2  # 4 batch sizes instead of 2
+
+
+def _tiny_suite():
+  ring = functools.partial(suites.ring_otgan_frozen, steps=4, freeze=2)
+  gan = functools.partial(suites.ring_gan_frozen, steps=4, freeze=2)
+  runs = (Run("otgan", ring, ("modes", "reverse_kl"), num_samples=500,
+              num_reference=500),
+          Run("gan", gan, ("modes", "reverse_kl"), num_samples=500,
+              num_reference=500))
+  claim = Claim("frozen", "Frozen critic", "the paper says", "we do",
+                ("otgan", "gan"),
+                (Check("beats", "modes/covered", a="otgan", b="gan"),))
+  return Suite("tiny", runs, (claim,))
+
+
+def test_the_suite_trains_scores_reports_and_resumes(tmp_path):
+  suite, workdir = _tiny_suite(), str(tmp_path)
+  trained = []
+
+  def train_fn(config, folder):
+    trained.append(folder)
+    return train.train_and_evaluate(config, folder)
+
+  lines = []
+  reproduce.run_suite(suite, workdir, [0], train_fn=train_fn,
+                      printer=lines.append)
+  assert len(trained) == 2 and "ETA" in lines[-1]
+  for label in ("otgan", "gan"):
+    result = reproduce.read_results(workdir, label, 0)
+    assert result["step"] == 4
+    assert set(result["metrics"]) >= {"modes/covered",
+                                      "reverse_kl/parzen_0.1"}
+  text = reproduce.report(suite, workdir, [0])
+  assert "Verdict: inconclusive" in text and "one seed" in text
+  assert os.path.exists(tmp_path / "figures" / "frozen.png")
+  with open(tmp_path / "results.csv") as f:
+    rows = list(csv.DictReader(f))
+  assert {r["run"] for r in rows} == {"otgan", "gan"}
+  # A second call trains nothing; an interrupted run (no results.json yet)
+  # is trained again, resuming from its own checkpoints.
+  os.remove(reproduce.results_file(workdir, "gan", 0))
+  trained.clear()
+  reproduce.run_suite(suite, workdir, [0], train_fn=train_fn,
+                      printer=lines.append)
+  assert trained == [reproduce.run_dir(workdir, "gan", 0)]
+  assert "1 already finished, 1 to go" in lines[-2]
+
+
+def test_verdicts_need_the_ordering_beyond_the_spread():
+  beats = Check("beats", "m", a="a", b="b", higher_is_better=False)
+  assert reproduce.verdict(beats, {"a": [1.0, 1.1, 0.9],
+                                   "b": [2.0, 2.1, 1.9]})[0] == "reproduced"
+  assert reproduce.verdict(beats, {"a": [2.0, 2.1, 1.9],
+                                   "b": [1.0, 1.1, 0.9]})[0] == (
+                                       "not reproduced")
+  assert reproduce.verdict(beats, {"a": [1.0, 2.0, 1.5],
+                                   "b": [1.6, 1.4, 1.7]})[0] == "inconclusive"
+  assert reproduce.verdict(beats, {"a": [1.0], "b": [2.0]})[0] == (
+      "inconclusive")
+  trend = Check("trend", "m", runs=("x", "y", "z"))
+  up = {"x": [1.0, 1.1], "y": [2.0, 2.1], "z": [3.0, 3.1]}
+  assert reproduce.verdict(trend, up)[0] == "reproduced"
+  up["y"] = [5.0, 5.1]  # Not monotone: not "reproduced".
+  assert reproduce.verdict(trend, up)[0] == "inconclusive"
+  floor = Check("at_least", "m", a="a", value=8)
+  assert reproduce.verdict(floor, {"a": [8, 8, 8]})[0] == "reproduced"
+  assert reproduce.verdict(floor, {"a": [8, 5, 4]})[0] == "not reproduced"
+  # Not in every seed, mean on the wrong side: not reproduced.
+  assert reproduce.verdict(floor, {"a": [8, 8, 7]})[0] == "not reproduced"
+  share = Check("at_least", "m", a="a", value=0.5)
+  assert reproduce.verdict(share, {"a": [0.6, 0.6, 0.45]})[0] == (
+      "inconclusive")  # Mean above, one seed below.
