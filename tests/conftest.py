@@ -1,12 +1,23 @@
 """Test setup: fake CPU devices before JAX starts, so sharded code runs everywhere."""
 
+import atexit
 import os
 import pathlib
+import shutil
+import tempfile
 
 os.environ.setdefault("XLA_FLAGS", "")
 if "xla_force_host_platform_device_count" not in os.environ["XLA_FLAGS"]:
   os.environ["XLA_FLAGS"] += " --xla_force_host_platform_device_count=8"
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# One XLA compilation cache for the session, shared with the subprocesses the
+# tests start: the many tests that build the same tiny step (a run, then its
+# resume, then a launcher on it) compile it once. It changes no program.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(
+      prefix="otgan_jax_tests_xla_cache_")
+  atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"],
+                  ignore_errors=True)
 # TensorFlow (used only by TFDS) must not grab accelerators or spam the log.
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -49,3 +60,21 @@ def _loop_batch(exp, step, transform=None):
 def loop_batch():
   """`loop_batch(exp, step)`: the batch the training loop feeds at `step`."""
   return _loop_batch
+
+
+def run_module(*args, check=True, timeout=600):
+  """`python -m <args>` from the repository root, output captured."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  proc = subprocess.run([sys.executable, "-m", *args], cwd=str(_REPO_ROOT),
+                        capture_output=True, text=True, timeout=timeout)
+  if check and proc.returncode:
+    raise AssertionError(f"{args} failed:\n{proc.stderr[-4000:]}")
+  return proc
+
+
+@pytest.fixture
+def cli():
+  """`cli("launch.train", "--flag=...", check=True)` -> CompletedProcess, a
+  launch program run as a user runs it (with a timeout)."""
+  return run_module

@@ -47,3 +47,24 @@ def test_scaling_bench_prints_and_saves_its_table(tmp_path):
     assert math.isfinite(r["sinkhorn_share"])
   # Each device holds half the batch-coupled temporaries on two devices.
   assert rows[1]["temp_mib"] < rows[0]["temp_mib"]
+
+
+def test_limits_and_sinkhorn_peers_benches_run_on_tiny_sizes(tmp_path):
+  limits = tmp_path / "limits.json"
+  _run("bench/limits.py", "--tiny", f"--out={limits}")
+  saved = json.loads(limits.read_text())["limits"]
+  for key in ("exp_per_s_xla", "matmul_flops_xla"):
+    assert saved[key] > 0, key
+  out, md = tmp_path / "peers.json", tmp_path / "peers.md"
+  _run("bench/sinkhorn_peers.py", "--tiny", f"--limits={limits}",
+       "--impls=ours,ott,pot_np", f"--out={out}", f"--md={md}")
+  rows = json.loads(out.read_text())["rows"]
+  done = [r for r in rows if "skipped" not in r]
+  assert {r["impl"] for r in done} == {"ours", "ott", "pot_np"}
+  for r in done:
+    assert r["t_k"] > 0 and r["per_it_s"] >= 0 and r["floor_s"] > 0, r
+  # Not checked: that the three compute the same value. At this size (n=32,
+  # d=8, 5 iterations) ours and ott give about 5e-17 and POT -0.034; the
+  # benchmark is unfinished (issue 11) and quotes no figure until that is
+  # explained.
+  assert "ours" in md.read_text()

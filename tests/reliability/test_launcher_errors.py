@@ -9,25 +9,11 @@ into a workdir it was given (sampling and evaluation only read).
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 
 from configs import test as test_config
 from otgan_jax import train
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
-    __file__))))
-
-
-def run_module(*args, check=True):
-  """`python -m <args>` from the repository root, with a timeout."""
-  proc = subprocess.run([sys.executable, "-m", *args], cwd=ROOT,
-                        capture_output=True, text=True, timeout=300)
-  if check and proc.returncode:
-    raise AssertionError(f"{args} failed:\n{proc.stderr[-4000:]}")
-  return proc
 
 
 def _one_line_error(proc, *needles):
@@ -70,52 +56,53 @@ LAUNCHERS = ("launch.train", "launch.sample", "launch.evaluate",
 
 
 @pytest.mark.parametrize("module", LAUNCHERS)
-def test_a_bad_flag_is_one_line(module):
-  proc = run_module(module, "--no_such_flag=1", check=False)
+def test_a_bad_flag_is_one_line(module, cli):
+  proc = cli(module, "--no_such_flag=1", check=False)
   _one_line_error(proc, "no_such_flag", "--helpshort")
 
 
-def test_a_misspelt_config_key_is_one_line_with_the_suggestion(tmp_path):
-  proc = run_module("launch.train", "--config=configs/test.py",
-                    "--config.otgan.n_genn=2", f"--workdir={tmp_path}/run",
-                    check=False)
+def test_a_misspelt_config_key_is_one_line_with_the_suggestion(tmp_path, cli):
+  proc = cli("launch.train", "--config=configs/test.py",
+             "--config.otgan.n_genn=2", f"--workdir={tmp_path}/run",
+             check=False)
   _one_line_error(proc, "n_genn", 'Did you mean "n_gen"')
   assert not os.path.exists(tmp_path / "run")
 
 
-def test_a_config_file_that_does_not_load_is_one_line(tmp_path):
+def test_a_config_file_that_does_not_load_is_one_line(tmp_path, cli):
   broken = tmp_path / "broken.py"
   broken.write_text("def get_config(:\n")
   for path in (str(broken), str(tmp_path / "missing.py")):
-    proc = run_module("launch.train", f"--config={path}",
-                      f"--workdir={tmp_path}/run", check=False)
+    proc = cli("launch.train", f"--config={path}",
+               f"--workdir={tmp_path}/run", check=False)
     _one_line_error(proc, "--config")
   assert not os.path.exists(tmp_path / "run")
 
 
 @pytest.mark.parametrize("module", ["launch.sample", "launch.evaluate",
                                     "launch.reproduce"])
-def test_a_missing_workdir_is_one_line_and_is_not_created(module, tmp_path):
+def test_a_missing_workdir_is_one_line_and_is_not_created(module, tmp_path,
+                                                         cli):
   missing = tmp_path / "missing"
   args = [f"--workdir={missing}"]
   if module == "launch.evaluate":
     args.append("--metrics=w1")
   if module == "launch.reproduce":
     args.append("--report_only")
-  proc = run_module(module, *args, check=False)
+  proc = cli(module, *args, check=False)
   _one_line_error(proc, str(missing))
   assert not os.path.exists(missing)
 
 
-def test_tables_with_a_missing_run_folder_is_one_line(tmp_path):
-  proc = run_module("launch.tables", f"--runs={tmp_path}/missing",
-                    check=False)
+def test_tables_with_a_missing_run_folder_is_one_line(tmp_path, cli):
+  proc = cli("launch.tables", f"--runs={tmp_path}/missing",
+             check=False)
   _one_line_error(proc, "missing", "does not exist")
 
 
 @pytest.mark.parametrize("module", ["launch.train", "launch.sample",
                                     "launch.evaluate", "launch.reproduce"])
-def test_a_workdir_that_is_a_file_is_one_line(module, tmp_path):
+def test_a_workdir_that_is_a_file_is_one_line(module, tmp_path, cli):
   afile = tmp_path / "afile"
   afile.write_text("not a folder")
   args = [f"--workdir={afile}"]
@@ -123,26 +110,27 @@ def test_a_workdir_that_is_a_file_is_one_line(module, tmp_path):
     args.append("--config=configs/test.py:gaussians")
   if module == "launch.evaluate":
     args.append("--metrics=w1")
-  proc = run_module(module, *args, check=False)
+  proc = cli(module, *args, check=False)
   _one_line_error(proc, str(afile))
   assert afile.read_text() == "not a folder"
 
 
 def test_sample_and_evaluate_of_a_run_without_checkpoints_change_nothing(
-    finished_run, tmp_path):
+    finished_run, tmp_path, cli):
   workdir = str(tmp_path / "run")
   shutil.copytree(finished_run, workdir)
   shutil.rmtree(os.path.join(workdir, "checkpoints"))
   before = _snapshot(workdir)
-  _one_line_error(run_module("launch.sample", f"--workdir={workdir}",
-                             check=False), "checkpoint")
-  _one_line_error(run_module("launch.evaluate", f"--workdir={workdir}",
-                             "--metrics=w1", check=False), "checkpoint")
+  _one_line_error(cli("launch.sample", f"--workdir={workdir}",
+                      check=False), "checkpoint")
+  _one_line_error(cli("launch.evaluate", f"--workdir={workdir}",
+                      "--metrics=w1", check=False), "checkpoint")
   assert _snapshot(workdir) == before  # No empty checkpoints/ either.
 
 
 @pytest.mark.parametrize("name", ["config.json", "dataset_info.json"])
-def test_an_unreadable_run_file_is_one_line(finished_run, tmp_path, name):
+def test_an_unreadable_run_file_is_one_line(finished_run, tmp_path, name,
+                                           cli):
   workdir = str(tmp_path / "run")
   shutil.copytree(finished_run, workdir)
   with open(os.path.join(workdir, name), "w") as f:
@@ -155,32 +143,32 @@ def test_an_unreadable_run_file_is_one_line(finished_run, tmp_path, name):
     if module == "launch.evaluate":
       args = [f"--workdir={workdir}", "--metrics=w1",
               f"--out={tmp_path}/out.json"]
-    _one_line_error(run_module(module, *args, check=False), name)
+    _one_line_error(cli(module, *args, check=False), name)
   assert _snapshot(workdir) == before
 
 
-def test_tables_with_an_unreadable_evaluation_is_one_line(tmp_path):
+def test_tables_with_an_unreadable_evaluation_is_one_line(tmp_path, cli):
   run = tmp_path / "run" / "eval"
   run.mkdir(parents=True)
   (run / "step_5.json").write_text("{truncated")
-  proc = run_module("launch.tables", f"--runs={tmp_path}/run",
-                    f"--out={tmp_path}/tables", check=False)
+  proc = cli("launch.tables", f"--runs={tmp_path}/run",
+             f"--out={tmp_path}/tables", check=False)
   _one_line_error(proc, "step_5.json", "unreadable")
   (run / "step_5.json").write_text(json.dumps({"not": "an evaluation"}))
-  proc = run_module("launch.tables", f"--runs={tmp_path}/run",
-                    f"--out={tmp_path}/tables", check=False)
+  proc = cli("launch.tables", f"--runs={tmp_path}/run",
+             f"--out={tmp_path}/tables", check=False)
   _one_line_error(proc, "step_5.json", "lacks")
 
 
-def test_reproduce_with_an_unreadable_result_is_one_line(tmp_path):
+def test_reproduce_with_an_unreadable_result_is_one_line(tmp_path, cli):
   from otgan_jax import reproduce  # pylint: disable=g-import-not-at-top
   path = reproduce.results_file(str(tmp_path), "ring_otgan_frozen", 0)
   os.makedirs(os.path.dirname(path))
   with open(path, "w") as f:
     f.write("{truncated")
-  proc = run_module("launch.reproduce", "--suite=test",
-                    f"--workdir={tmp_path}", "--seeds=1", "--report_only",
-                    check=False)
+  proc = cli("launch.reproduce", "--suite=test",
+             f"--workdir={tmp_path}", "--seeds=1", "--report_only",
+             check=False)
   _one_line_error(proc, "results.json")
   with open(path) as f:
     assert f.read() == "{truncated"
