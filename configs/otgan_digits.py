@@ -2,7 +2,8 @@ r"""OT-GAN on the 1,797 8x8 digits that scikit-learn ships: the default run.
 
   python -m launch.train                      # = --config=configs/otgan_digits.py
 
-Needs no download. About 3.5 minutes on 2 CPU cores (5.7 steps/s measured);
+Needs no download. About 6 minutes on 2 CPU cores (2.7-3.1 steps/s measured
+2026-12-03 with jax 0.10.2; 5.7 steps/s on 2026-11-23, the same code);
 the sample grids in runs/otgan_digits/samples/ show recognisable digits. A
 scaled-down version of the paper's CIFAR-10 networks (same layers, fewer
 channels, 8x8 output). Cosine cost and epsilon 0.002 (absolute) as in the
