@@ -176,3 +176,11 @@ def test_a_read_only_workdir_is_one_line_and_still_samples(tmpfs, tmp_path):
                "--num=20", f"--out={out}"])
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert out.exists()
+  # Evaluation reads it too; its result goes where it can be written.
+  evaluate = [sys.executable, "-m", "launch.evaluate", f"--workdir={workdir}",
+              "--metrics=w1", "--num_samples=50", "--num_reference=50"]
+  proc = _run(evaluate + [f"--out={tmp_path}/eval.json"])
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  proc = _run(evaluate)  # Into the read-only workdir: one line.
+  assert proc.returncode == 1 and "Traceback" not in proc.stderr
+  assert "Read-only file system" in _messages(proc.stderr)[-1]
