@@ -38,6 +38,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from otgan_jax.errors import exception_chain as _chain
+
 
 class _QuietLibraries(py_logging.Filter):
   """Drops Orbax's and TensorStore's per-save INFO lines from the log."""
@@ -68,14 +70,6 @@ def one_line(text: str, limit: int = 2000) -> str:
   """`text` on one line (whitespace runs collapsed), at most `limit` chars."""
   line = " ".join(str(text).split())
   return line if len(line) <= limit else line[:limit - 3] + "..."
-
-
-def _chain(e: BaseException):
-  seen = set()
-  while e is not None and id(e) not in seen:
-    seen.add(id(e))
-    yield e
-    e = e.__cause__ or e.__context__
 
 
 def _key_of(e: BaseException) -> str | None:

@@ -46,6 +46,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 from etils import epath
 
+from otgan_jax.errors import exception_chain as _chain
+
 FINGERPRINT_KEY = "otgan_fingerprint"
 FINGERPRINT_VERSION = 1
 CORRUPT_DIR = "checkpoints_corrupt"
@@ -194,14 +196,6 @@ def _first_line(text: str, limit: int = 240) -> str:
       line = line[:line.index(cut)]
   line = line.strip()
   return line if len(line) <= limit else line[:limit - 3] + "..."
-
-
-def _chain(e: BaseException):
-  seen = set()
-  while e is not None and id(e) not in seen:
-    seen.add(id(e))
-    yield e
-    e = e.__cause__ or e.__context__
 
 
 def short_reason(e: BaseException) -> str:
