@@ -8,7 +8,9 @@ latest checkpoint's EMA generator is scored once (`Run.metrics`, against
 held-out data where `Run.eval_data` says so) into `results.json` in that
 folder. A run with `results.json` is finished and never rerun, so the suite
 resumes where it stopped. Progress lines give the elapsed time and an ETA
-from the runs measured so far.
+from the runs measured so far. With `jobs` above 1 the runs go to separate
+processes, each pinned to its own CPUs (`run_suite`), and every run's log is
+`log.txt` in its folder.
 
 `report()` then writes `report.md` (per claim: what the paper says, the
 protocol of our numbers, mean +- std over seeds, the published number beside
@@ -30,6 +32,9 @@ import dataclasses
 import json
 import math
 import os
+import queue
+import subprocess
+import threading
 import time
 from typing import Any, Callable, Sequence
 
@@ -174,9 +179,41 @@ def check_suite(suite: Suite) -> None:
                          f"{label!r}.")
 
 
+def run_one(suite: Suite, workdir: str, label: str, seed: int, *,
+            train_fn: Callable[[Config, str], Any] | None = None) -> dict:
+  """Trains one (run, seed) (resuming its checkpoints), scores it, saves it.
+
+  Returns:
+    The record written to its `results.json` ("seconds" included).
+  """
+  if train_fn is None:
+    from otgan_jax import train  # pylint: disable=g-import-not-at-top
+    train_fn = train.train_and_evaluate
+  r = suite.run(label)
+  folder = run_dir(workdir, label, seed)
+  t0 = time.time()
+  config = r.make_config(seed)
+  config.seed = seed
+  train_fn(config, folder)
+  results = evaluate_run(r, config, folder)
+  results["seconds"] = time.time() - t0
+  _write_json(results_file(workdir, label, seed), results)
+  return results
+
+
+def cpu_groups(jobs: int) -> list[list[int]]:
+  """This process's CPUs split into `jobs` disjoint groups (at most one per CPU)."""
+  cpus = sorted(os.sched_getaffinity(0)) if hasattr(
+      os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+  jobs = max(1, min(jobs, len(cpus)))
+  return [cpus[i::jobs] for i in range(jobs)]
+
+
 def run_suite(suite: Suite, workdir: str, seeds: Sequence[int], *,
               train_fn: Callable[[Config, str], Any] | None = None,
-              printer: Callable[[str], None] = print) -> dict[str, float]:
+              printer: Callable[[str], None] = print, jobs: int = 1,
+              spawn: Callable[[str, int, list[int], str], Any] | None = None
+              ) -> dict[str, float]:
   """Trains and scores every (run, seed) not finished yet.
 
   Seeds go in the outer loop, so an interrupted suite has whole seeds of
@@ -187,41 +224,132 @@ def run_suite(suite: Suite, workdir: str, seeds: Sequence[int], *,
     workdir: Its folder.
     seeds: The seeds.
     train_fn: `(config, run_dir) -> state`; default
-      `train.train_and_evaluate`.
+      `train.train_and_evaluate`. Used when `jobs` is 1.
     printer: Where progress lines go.
+    jobs: Runs at once. Above 1, each run is a separate process made by
+      `spawn`, pinned to its own share of this process's CPUs
+      (`cpu_groups`): small networks use two cores poorly, so two
+      one-core runs finish sooner than the same two runs one after the
+      other on both cores.
+    spawn: `(label, seed, cpus, log_path) -> subprocess.Popen` that runs
+      `run_one` for that (run, seed) on those CPUs; required when `jobs`
+      is above 1.
 
   Returns:
     Seconds taken per `label/seed` for the runs done by this call.
+
+  Raises:
+    RuntimeError: a spawned run failed (the others are stopped; every
+      finished run is kept), naming its log.
   """
   check_suite(suite)
-  if train_fn is None:
-    from otgan_jax import train  # pylint: disable=g-import-not-at-top
-    train_fn = train.train_and_evaluate
   todo = [(r, s) for s in seeds for r in suite.runs]
   done = {(r.label, s): read_results(workdir, r.label, s) for r, s in todo}
   measured = {k: v["seconds"] for k, v in done.items() if v}
   pending = [(r, s) for r, s in todo if not done[(r.label, s)]]
+  groups = cpu_groups(jobs) if jobs > 1 else [[]]
+  if len(groups) > 1 and spawn is None:
+    raise ValueError("run_suite(jobs > 1) needs `spawn`.")
   printer(f"Suite {suite.name!r}: {len(todo)} runs ({len(suite.runs)} "
           f"configs x {len(seeds)} seeds), {len(todo) - len(pending)} "
-          f"already finished, {len(pending)} to go, in {workdir}")
+          f"already finished, {len(pending)} to go, in {workdir}"
+          + (f"; {len(groups)} at a time, on CPUs {groups}"
+             if len(groups) > 1 else ""))
   start = time.time()
   timings = {}
-  for i, (r, seed) in enumerate(pending):
-    folder = run_dir(workdir, r.label, seed)
-    t0 = time.time()
-    config = r.make_config(seed)
-    config.seed = seed
-    train_fn(config, folder)
-    results = evaluate_run(r, config, folder)
-    results["seconds"] = time.time() - t0
-    _write_json(results_file(workdir, r.label, seed), results)
-    measured[(r.label, seed)] = timings[f"{r.label}/{seed}"] = (
-        results["seconds"])
-    eta = sum(_estimate(measured, q.label) for q, _ in pending[i + 1:])
-    printer(f"[{len(todo) - len(pending) + i + 1}/{len(todo)}] {r.label} "
-            f"seed {seed}: {_fmt_time(results['seconds'])}; elapsed "
+  finished = []
+
+  def report_progress(label, seed, seconds):
+    measured[(label, seed)] = timings[f"{label}/{seed}"] = seconds
+    finished.append((label, seed))
+    left = [q.label for q, s in pending if (q.label, s) not in finished]
+    eta = sum(_estimate(measured, l) for l in left) / len(groups)
+    printer(f"[{len(todo) - len(pending) + len(finished)}/{len(todo)}] "
+            f"{label} seed {seed}: {_fmt_time(seconds)}; elapsed "
             f"{_fmt_time(time.time() - start)}, ETA {_fmt_time(eta)}")
+
+  if len(groups) == 1:
+    for r, seed in pending:
+      results = run_one(suite, workdir, r.label, seed, train_fn=train_fn)
+      report_progress(r.label, seed, results["seconds"])
+  else:
+    _run_parallel(suite, workdir, pending, groups, spawn, report_progress)
   return timings
+
+
+def subprocess_spawner(command: Sequence[str], cwd: str | None = None
+                       ) -> Callable[[str, int, list[int], str], Any]:
+  """A `run_suite` spawn: `command + ["--run=LABEL:SEED"]` on given CPUs.
+
+  Args:
+    command: The launcher that runs one (run, seed) given `--run`, e.g.
+      `python -m launch.reproduce --suite=cpu --workdir=DIR`.
+    cwd: Its working folder.
+  """
+  def spawn(label, seed, cpus, log_path):
+    with open(log_path, "ab") as log:
+      return subprocess.Popen(  # pylint: disable=subprocess-popen-preexec-fn
+          list(command) + [f"--run={label}:{seed}"], cwd=cwd, stdout=log,
+          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+          preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus and
+          hasattr(os, "sched_setaffinity") else None)
+  return spawn
+
+
+def _run_parallel(suite, workdir, pending, groups, spawn, report_progress):
+  """`pending` in subprocesses, one per CPU group at a time."""
+  del suite
+  free = queue.Queue()
+  for g in groups:
+    free.put(g)
+  lock = threading.Lock()
+  procs, failures, threads = [], [], []
+
+  def work(label, seed, cpus):
+    try:
+      log_path = os.path.join(run_dir(workdir, label, seed), "log.txt")
+      os.makedirs(os.path.dirname(log_path), exist_ok=True)
+      with lock:
+        if failures:
+          return
+        proc = spawn(label, seed, cpus, log_path)
+        procs.append(proc)
+      code = proc.wait()
+      record = None if code else read_results(workdir, label, seed)
+      with lock:
+        if record is None:
+          failures.append(f"run {label} seed {seed} failed (exit {code}); "
+                          f"its log: {log_path}")
+        else:
+          report_progress(label, seed, record["seconds"])
+    finally:
+      free.put(cpus)
+
+  try:
+    for r, seed in pending:
+      cpus = free.get()
+      with lock:
+        if failures:
+          free.put(cpus)
+          break
+      t = threading.Thread(target=work, args=(r.label, seed, cpus),
+                           daemon=True)
+      t.start()
+      threads.append(t)
+    for t in threads:
+      t.join()
+  except BaseException:  # Ctrl-C / SIGTERM: stop the runs; they checkpoint.
+    with lock:
+      failures.append("interrupted")
+      for p in procs:
+        if p.poll() is None:
+          p.terminate()
+    for p in procs:
+      p.wait()
+    raise
+  if failures:
+    raise RuntimeError(failures[0] + " (finished runs are kept; rerun the "
+                       "same command to resume)")
 
 
 def _estimate(measured: dict[tuple[str, int], float], label: str) -> float:
