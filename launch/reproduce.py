@@ -58,6 +58,7 @@ def main(argv):
       __file__))))
   from otgan_jax import reproduce
   # pylint: enable=g-import-not-at-top
+  reproduce.pin_to_cpus()  # A --jobs run: before JAX starts its backend.
   # Runs of one configuration (other seeds, a resumed run) compile once.
   os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(
       os.path.abspath(_WORKDIR.value), ".jax_cache"))

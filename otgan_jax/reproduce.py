@@ -277,23 +277,39 @@ def run_suite(suite: Suite, workdir: str, seeds: Sequence[int], *,
   return timings
 
 
+CPUS_ENV = "OTGAN_JAX_CPUS"
+
+
 def subprocess_spawner(command: Sequence[str], cwd: str | None = None
                        ) -> Callable[[str, int, list[int], str], Any]:
   """A `run_suite` spawn: `command + ["--run=LABEL:SEED"]` on given CPUs.
 
   Args:
     command: The launcher that runs one (run, seed) given `--run`, e.g.
-      `python -m launch.reproduce --suite=cpu --workdir=DIR`.
+      `python -m launch.reproduce --suite=cpu --workdir=DIR`. It must call
+      `pin_to_cpus()` before JAX starts its backend.
     cwd: Its working folder.
   """
   def spawn(label, seed, cpus, log_path):
+    env = dict(os.environ)
+    if cpus:
+      env[CPUS_ENV] = ",".join(map(str, cpus))
     with open(log_path, "ab") as log:
-      return subprocess.Popen(  # pylint: disable=subprocess-popen-preexec-fn
-          list(command) + [f"--run={label}:{seed}"], cwd=cwd, stdout=log,
-          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-          preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus and
-          hasattr(os, "sched_setaffinity") else None)
+      return subprocess.Popen(
+          list(command) + [f"--run={label}:{seed}"], cwd=cwd, env=env,
+          stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
   return spawn
+
+
+def pin_to_cpus() -> None:
+  """Pins this process to the CPUs `subprocess_spawner` chose, if any.
+
+  Call before JAX's first computation: XLA sizes its CPU thread pool from
+  the CPUs this process may use.
+  """
+  cpus = os.environ.get(CPUS_ENV)
+  if cpus and hasattr(os, "sched_setaffinity"):
+    os.sched_setaffinity(0, {int(c) for c in cpus.split(",")})
 
 
 def _run_parallel(suite, workdir, pending, groups, spawn, report_progress):
