@@ -52,6 +52,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.latent_sigma = 0.02  # mixture: z = c_k + latent_sigma * N(0, I)
   c.model.num_classes = 0      # >0: class-conditional networks (labels as one-hot)
   c.model.init_batch_size = 256  # examples used for the data-dependent weight-norm init
+  c.model.dtype = "float32"    # float32 | bfloat16: the generator's and critic's computation (accelerators);
+                               # parameters, samples, critic outputs, costs, Sinkhorn and losses stay float32
   c.model.generator = ml_collections.ConfigDict()
   c.model.generator.base_size = 4                    # spatial size after the first dense layer
   c.model.generator.widths = (1024, 512, 256, 128)   # channels at each resolution (x2 upsample between)

@@ -97,6 +97,14 @@ class Evaluator:
     if "modes" in self.names and info.name != "gaussians":
       raise ValueError(f"'modes' counts the modes of the Gaussian ring; "
                        f"{info.name} has none (use reverse_kl, w1).")
+    if "is" in self.names and not evals_config.inception_weights:
+      # Found here, at the start of a run, not after hours of training.
+      raise ValueError(
+          "config.evals.metrics has 'is': the Inception Score needs the "
+          "1008-way classifier layer, which only pytorch-fid's "
+          "pt_inception-2015-12-05-6726825d.pth carries. Pass "
+          "--config.evals.inception_weights=/path/to/that file, or leave "
+          "the Inception Score out (e.g. --config.evals.metrics=fid).")
     if evals_config.is_variant not in IS_PROTOCOLS:
       raise ValueError(f"config.evals.is_variant must be one of "
                        f"{tuple(IS_PROTOCOLS)}.")

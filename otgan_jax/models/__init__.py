@@ -7,6 +7,9 @@
   model_config.num_classes  0 for unconditional, else number of labels
   model_config.generator    {base_size, widths, out_init_scale, hidden}
   model_config.critic       {widths, strides, hidden, features}
+  model_config.dtype        'float32' | 'bfloat16': the layers' computation
+                            dtype; parameters, generated samples and critic
+                            outputs are float32 either way
 
 'otgan_conv' reads base_size / widths / out_init_scale and widths / strides;
 'toy_mlp' reads the two ``hidden`` entries and ``critic.features``;
@@ -21,6 +24,7 @@ may be tuples or lists. Missing keys take the module defaults.
 from typing import Any, Mapping, Sequence, Tuple
 
 import flax.linen as nn
+import jax.numpy as jnp
 
 from otgan_jax.models import assignment_nets
 from otgan_jax.models.assigner import Assigner
@@ -57,6 +61,16 @@ __all__ = [
 ]
 
 MODEL_NAMES = ('otgan_conv', 'toy_mlp', 'assignment_deconv')
+DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
+
+
+def compute_dtype(model_config: Any) -> Any:
+  """`model.dtype` ('float32' | 'bfloat16') as a jnp dtype."""
+  name = str(_get(model_config, 'dtype', 'float32'))
+  if name not in DTYPES:
+    raise ValueError(f'model.dtype must be one of {tuple(DTYPES)}, got '
+                     f'{name!r}.')
+  return DTYPES[name]
 
 
 def _get(config: Any, key: str, default: Any = None) -> Any:
@@ -128,10 +142,11 @@ def _build_conv(
       out_channels=channels,
       out_init_scale=out_init_scale,
       num_classes=num_classes,
+      dtype=compute_dtype(model_config),
   )
   critic = Critic(
       widths=critic_widths, strides=critic_strides, num_classes=num_classes,
-      head=head,
+      head=head, dtype=compute_dtype(model_config),
   )
   return generator, critic
 
@@ -151,12 +166,14 @@ def _build_toy(
       hidden=_ints(_get(gen_cfg, 'hidden', MLPGenerator().hidden)),
       out_dim=int(data_shape[0]),
       num_classes=num_classes,
+      dtype=compute_dtype(model_config),
   )
   features = int(_get(critic_cfg, 'features', MLPCritic().features))
   critic = MLPCritic(
       hidden=_ints(_get(critic_cfg, 'hidden', MLPCritic().hidden)),
       features=1 if head == 'scalar' else features,
       num_classes=num_classes,
+      dtype=compute_dtype(model_config),
   )
   return generator, critic
 
@@ -194,7 +211,8 @@ def build_models(
   if name == 'toy_mlp':
     return _build_toy(model_config, data_shape, num_classes, head)
   if name == 'assignment_deconv':
-    return assignment_nets.build(model_config, data_shape, head, get=_get)
+    return assignment_nets.build(model_config, data_shape, head, get=_get,
+                                 dtype=compute_dtype(model_config))
   raise ValueError(
       f'Unknown model.name {name!r}; expected one of {MODEL_NAMES}.'
   )

@@ -41,6 +41,7 @@ class DeconvGenerator(nn.Module):
   base_size: int = 4
   widths: Sequence[int] = (256, 128, 64)
   out_channels: int = 1
+  dtype: Any = jnp.float32  # computation (parameters and images: float32)
 
   @nn.compact
   def __call__(self, z: jax.Array) -> jax.Array:
@@ -48,18 +49,22 @@ class DeconvGenerator(nn.Module):
       raise ValueError(f"Generator expects z of shape [B, D], got {z.shape}.")
     widths = tuple(int(w) for w in self.widths)
     size = int(self.base_size)
+    dt = self.dtype
     h = nn.Dense(size * size * widths[0], kernel_init=_KERNEL_INIT,
-                 name="dense")(z)
-    h = nn.relu(nn.LayerNorm(epsilon=_LN_EPSILON, name="ln_dense")(h))
+                 dtype=dt, name="dense")(z)
+    h = nn.relu(nn.LayerNorm(epsilon=_LN_EPSILON, dtype=dt,
+                             name="ln_dense")(h))
     h = h.reshape(z.shape[0], size, size, widths[0])
     for i, width in enumerate(widths[1:]):
       h = nn.ConvTranspose(width, (5, 5), strides=(2, 2), padding="SAME",
-                           kernel_init=_KERNEL_INIT, name=f"deconv_{i}")(h)
-      h = nn.relu(nn.LayerNorm(epsilon=_LN_EPSILON, name=f"ln_{i}")(h))
+                           kernel_init=_KERNEL_INIT, dtype=dt,
+                           name=f"deconv_{i}")(h)
+      h = nn.relu(nn.LayerNorm(epsilon=_LN_EPSILON, dtype=dt,
+                               name=f"ln_{i}")(h))
     h = nn.ConvTranspose(self.out_channels, (5, 5), strides=(2, 2),
-                         padding="SAME", kernel_init=_KERNEL_INIT,
+                         padding="SAME", kernel_init=_KERNEL_INIT, dtype=dt,
                          name="deconv_out")(h)
-    return jnp.tanh(h)
+    return jnp.tanh(h.astype(jnp.float32))
 
 
 class ConvCritic(nn.Module):
@@ -67,23 +72,27 @@ class ConvCritic(nn.Module):
 
   widths: Sequence[int] = (64, 128, 256)
   head: str = "scalar"
+  dtype: Any = jnp.float32  # computation (parameters and outputs: float32)
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     h = x
     for i, width in enumerate(self.widths):
       h = nn.Conv(int(width), (5, 5), strides=(2, 2), padding="SAME",
-                  kernel_init=_KERNEL_INIT, name=f"conv_{i}")(h)
-      h = nn.LayerNorm(epsilon=_LN_EPSILON, name=f"ln_{i}")(h)
+                  kernel_init=_KERNEL_INIT, dtype=self.dtype,
+                  name=f"conv_{i}")(h)
+      h = nn.LayerNorm(epsilon=_LN_EPSILON, dtype=self.dtype,
+                       name=f"ln_{i}")(h)
       h = nn.leaky_relu(h, 0.2)
     h = h.reshape(x.shape[0], -1)
     if self.head == "features":
-      return h
-    return nn.Dense(1, kernel_init=_KERNEL_INIT, name="dense_out")(h)
+      return h.astype(jnp.float32)
+    return nn.Dense(1, kernel_init=_KERNEL_INIT, dtype=self.dtype,
+                    name="dense_out")(h).astype(jnp.float32)
 
 
 def build(model_config: Any, data_shape: Sequence[int], head: str, *,
-          get) -> tuple[nn.Module, nn.Module]:
+          get, dtype: Any = jnp.float32) -> tuple[nn.Module, nn.Module]:
   """The (generator, critic) pair for images of `data_shape` `(S, S, C)`."""
   if len(data_shape) != 3 or data_shape[0] != data_shape[1]:
     raise ValueError("model.name='assignment_deconv' needs square images "
@@ -106,5 +115,5 @@ def build(model_config: Any, data_shape: Sequence[int], head: str, *,
   critic_widths = tuple(int(w) for w in get(critic_cfg, "widths",
                                             ConvCritic.widths))
   return (DeconvGenerator(base_size=base_size, widths=widths,
-                          out_channels=int(data_shape[2])),
-          ConvCritic(widths=critic_widths, head=head))
+                          out_channels=int(data_shape[2]), dtype=dtype),
+          ConvCritic(widths=critic_widths, head=head, dtype=dtype))

@@ -18,13 +18,17 @@ is an ordinary deterministic layer.
 Parameter names of both layers: ``kernel`` holds the direction ``v``, ``scale``
 holds ``g`` (one per output channel) and ``bias`` holds ``b``.
 
+Mixed precision: ``dtype`` (default float32) is the dtype the product or
+convolution runs in; ``kernel``, ``scale`` and ``bias`` stay float32 and the
+weight norm ``g * v / ||v||`` is formed in float32, then cast.
+
 Consequence for callers: initialise with a representative batch (real data for
 the critic, latent samples for the generator) of more than a handful of
 examples; with a single example a dense layer's variance is zero and ``g``
 becomes ``init_scale / sqrt(eps)``.
 """
 
-from typing import Sequence, Tuple, Union
+from typing import Any, Sequence, Tuple, Union
 
 import flax.linen as nn
 import jax
@@ -91,8 +95,9 @@ class _WeightNormBase(nn.Module):
         nn.initializers.normal(stddev=_V_STDDEV),
         self._kernel_shape(x.shape[-1]),
     )
+    x = x.astype(self.dtype)
     if self.is_initializing():
-      t = self._linear(x, _normalise_direction(v))
+      t = self._linear(x, _normalise_direction(v).astype(self.dtype))
       g_init, b_init = _data_dependent_init(t, self.init_scale, self.eps)
       scale_init = lambda *_: g_init
       bias_init = lambda *_: b_init
@@ -101,8 +106,8 @@ class _WeightNormBase(nn.Module):
       scale_init, bias_init = nn.initializers.ones, nn.initializers.zeros
     g = self.param('scale', scale_init, (self.features,), jnp.float32)
     b = self.param('bias', bias_init, (self.features,), jnp.float32)
-    kernel = _normalise_direction(v) * g
-    return self._linear(x, kernel) + b
+    kernel = (_normalise_direction(v) * g).astype(self.dtype)
+    return self._linear(x, kernel) + b.astype(self.dtype)
 
 
 class WNDense(_WeightNormBase):
@@ -112,11 +117,13 @@ class WNDense(_WeightNormBase):
     features: number of output features.
     init_scale: per-feature output standard deviation on the init batch.
     eps: added to the init-batch variance before the square root.
+    dtype: computation dtype (parameters stay float32).
   """
 
   features: int
   init_scale: float = 1.0
   eps: float = 1e-6
+  dtype: Any = jnp.float32
 
   def _kernel_shape(self, in_features: int) -> Tuple[int, ...]:
     return (in_features, self.features)
@@ -147,6 +154,7 @@ class WNConv(_WeightNormBase):
     strides: stride, an int or (height, width).
     init_scale: per-channel output standard deviation on the init batch.
     eps: added to the init-batch variance before the square root.
+    dtype: computation dtype (parameters stay float32).
   """
 
   features: int
@@ -154,6 +162,7 @@ class WNConv(_WeightNormBase):
   strides: Union[int, Sequence[int]] = 1
   init_scale: float = 1.0
   eps: float = 1e-6
+  dtype: Any = jnp.float32
 
   def _pair(self, value: Union[int, Sequence[int]]) -> Tuple[int, int]:
     if isinstance(value, int):

@@ -26,7 +26,7 @@ conv. Both then require a ``labels`` int [B] argument.
 """
 
 import math
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import flax.linen as nn
 import jax
@@ -113,6 +113,8 @@ class Generator(nn.Module):
     out_channels: image channels (3 for RGB, 1 for greyscale).
     out_init_scale: data-dependent init scale of the last conv.
     num_classes: if > 0, condition on labels (one-hot concatenated to z).
+    dtype: computation dtype of the layers (parameters and the returned
+      images are float32).
   """
 
   base_size: int = 4
@@ -120,6 +122,7 @@ class Generator(nn.Module):
   out_channels: int = 3
   out_init_scale: float = 0.1
   num_classes: int = 0
+  dtype: Any = jnp.float32
 
   @staticmethod
   def output_size(base_size: int, widths: Sequence[int]) -> int:
@@ -150,20 +153,22 @@ class Generator(nn.Module):
     if not widths:
       raise ValueError('Generator widths must name at least one channel count.')
     base = int(self.base_size)
-    h = layers.WNDense(2 * base * base * widths[0], name='dense')(z)
+    dt = self.dtype
+    h = layers.WNDense(2 * base * base * widths[0], dtype=dt, name='dense')(z)
     h = layers.glu(h)
     h = h.reshape(batch, base, base, widths[0])
     for i, width in enumerate(widths[1:]):
       h = layers.upsample_nearest_2x(h)
-      h = layers.WNConv(2 * width, _KERNEL_SIZE, name=f'conv_{i}')(h)
+      h = layers.WNConv(2 * width, _KERNEL_SIZE, dtype=dt, name=f'conv_{i}')(h)
       h = layers.glu(h)
     h = layers.WNConv(
         self.out_channels,
         _KERNEL_SIZE,
         init_scale=self.out_init_scale,
+        dtype=dt,
         name='conv_out',
     )(h)
-    return jnp.tanh(h)
+    return jnp.tanh(h.astype(jnp.float32))
 
 
 class Critic(nn.Module):
@@ -177,12 +182,15 @@ class Critic(nn.Module):
     head: "features" (OT-GAN: l2-normalised features) or "scalar" (one
       weight-normalised linear output on the same features: the critic or
       discriminator of the GAN / WGAN baselines).
+    dtype: computation dtype of the convs; the features are cast to float32
+      before the l2 normalisation (the OT cost is always float32).
   """
 
   widths: Sequence[int] = (128, 256, 512, 1024)
   strides: Sequence[int] = (1, 2, 2, 2)
   num_classes: int = 0
   head: str = 'features'
+  dtype: Any = jnp.float32
 
   @staticmethod
   def feature_dim(
@@ -220,16 +228,18 @@ class Critic(nn.Module):
     h = x
     for i, (channels, stride) in enumerate(zip(self.widths, self.strides)):
       h = layers.WNConv(
-          int(channels), _KERNEL_SIZE, strides=int(stride), name=f'conv_{i}'
+          int(channels), _KERNEL_SIZE, strides=int(stride), dtype=self.dtype,
+          name=f'conv_{i}'
       )(h)
       h = layers.crelu(h)
     h = h.reshape(batch, -1)
     if self.head == 'scalar':
-      return layers.WNDense(1, name='head')(h)
+      return layers.WNDense(1, dtype=self.dtype, name='head')(h).astype(
+          jnp.float32)
     if self.head != 'features':
       raise ValueError(f'Critic head must be "features" or "scalar", got '
                        f'{self.head!r}.')
-    return l2_normalise(h)
+    return l2_normalise(h.astype(jnp.float32))
 
 
 def l2_normalise(x: Array, eps: float = 1e-12) -> Array:

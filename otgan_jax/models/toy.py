@@ -9,7 +9,7 @@ one-hot label [B, num_classes] to their input and then require a ``labels``
 int [B] argument.
 """
 
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import flax.linen as nn
 import jax
@@ -46,12 +46,15 @@ def _with_labels(
   return jnp.concatenate([x, one_hot], axis=-1)
 
 
-def _relu_mlp(h: Array, hidden: Sequence[int], out_dim: int) -> Array:
+def _relu_mlp(h: Array, hidden: Sequence[int], out_dim: int,
+              dtype: Any = jnp.float32) -> Array:
   """Dense + ReLU per hidden width, then a linear output (`dense_i`,
-  `dense_out`); call inside a compact module's `__call__`."""
+  `dense_out`), computed in `dtype` and returned in float32; call inside a
+  compact module's `__call__`."""
   for i, width in enumerate(hidden):
-    h = nn.relu(nn.Dense(int(width), name=f'dense_{i}')(h))
-  return nn.Dense(int(out_dim), name='dense_out')(h)
+    h = nn.relu(nn.Dense(int(width), dtype=dtype, name=f'dense_{i}')(h))
+  return nn.Dense(int(out_dim), dtype=dtype, name='dense_out')(h).astype(
+      jnp.float32)
 
 
 class MLPGenerator(nn.Module):
@@ -61,11 +64,13 @@ class MLPGenerator(nn.Module):
     hidden: widths of the hidden layers, each followed by ReLU.
     out_dim: dimension of the generated vectors (linear output).
     num_classes: if > 0, condition on labels (one-hot concatenated to z).
+    dtype: computation dtype (parameters and outputs are float32).
   """
 
   hidden: Sequence[int] = (256, 128, 128, 128)
   out_dim: int = 2
   num_classes: int = 0
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, z: Array, labels: Optional[Array] = None) -> Array:
@@ -81,7 +86,7 @@ class MLPGenerator(nn.Module):
     if z.ndim != 2:
       raise ValueError(f'MLPGenerator expects [B, D] input, got {z.shape}.')
     h = _with_labels(z, labels, self.num_classes, 'MLPGenerator')
-    return _relu_mlp(h, self.hidden, self.out_dim)
+    return _relu_mlp(h, self.hidden, self.out_dim, self.dtype)
 
 
 class MLPCritic(nn.Module):
@@ -91,11 +96,13 @@ class MLPCritic(nn.Module):
     hidden: widths of the hidden layers, each followed by ReLU.
     features: dimension of the linear feature output.
     num_classes: if > 0, condition on labels (one-hot concatenated to x).
+    dtype: computation dtype (parameters and outputs are float32).
   """
 
   hidden: Sequence[int] = (32, 32, 32)
   features: int = 16
   num_classes: int = 0
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: Array, labels: Optional[Array] = None) -> Array:
@@ -111,4 +118,4 @@ class MLPCritic(nn.Module):
     if x.ndim != 2:
       raise ValueError(f'MLPCritic expects [B, D] input, got {x.shape}.')
     h = _with_labels(x, labels, self.num_classes, 'MLPCritic')
-    return _relu_mlp(h, self.hidden, self.features)
+    return _relu_mlp(h, self.hidden, self.features, self.dtype)

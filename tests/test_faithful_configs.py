@@ -1,0 +1,94 @@
+"""The faithful (full-scale) configs' smoke variants train and score on real data.
+
+Each `,smoke` variant is its config with tiny networks and a few steps: the
+data reading (official files, first N images, resizing), the method's
+train step, checkpointing and the evaluation at the end run as in the full
+protocol. configs/assignment_mnist.py's are in test_assignment_method.py.
+"""
+
+import importlib
+import json
+
+import numpy as np
+import pytest
+
+from otgan_jax import train
+from otgan_jax.evaluation import evaluators
+
+SMOKE = [
+    ("baselines_mnist", "gan,smoke", "mnist"),
+    ("baselines_mnist", "wgan,smoke", "mnist"),
+    ("baselines_mnist", "wgangp,smoke,fashion", "fashion_mnist"),
+    ("otgan_cifar10", "smoke", "cifar10"),
+    ("otgan_cifar10", "one_gpu,smoke", "cifar10"),
+    ("potgan_cifar10", "smoke", "cifar10"),
+]
+
+
+@pytest.mark.parametrize("name,variant,folder", SMOKE)
+def test_smoke_variant_trains_and_scores_on_real_data(
+    name, variant, folder, shared_data_dir, tmp_path):
+  module = importlib.import_module(f"configs.{name}")
+  full = module.get_config(
+      ",".join(p for p in variant.split(",") if p != "smoke") or None)
+  c = module.get_config(variant)
+  # The smoke variant changes sizes, not the protocol's data or method.
+  for key in ("method", "data.name", "data.num_examples", "data.resize",
+              "optim.generator.name", "optim.critic.learning_rate",
+              "otgan.chunk_size", "baseline.n_critic"):
+    section, _, leaf = key.rpartition(".")
+    a = full[section] if section else full
+    b = c[section] if section else c
+    if key == "data.num_examples" and a[leaf]:
+      assert 0 < b[leaf] <= a[leaf]
+    elif key == "otgan.chunk_size":
+      assert bool(a[leaf]) == bool(b[leaf])
+    else:
+      assert a[leaf] == b[leaf], key
+  c.data.data_dir = str(shared_data_dir / folder)
+  workdir = tmp_path / "run"
+  train.train_and_evaluate(c, str(workdir))
+  with open(workdir / "eval" / f"step_{c.total_steps:07d}.json") as f:
+    m = json.load(f)["metrics"]
+  assert np.isfinite(m["w1/exact"]) and m["w1/exact"] > 0
+  if "assignment_variance" in c.evals.metrics:
+    assert m["assignment/variance"] >= 0
+
+
+def test_the_mnist_table_configs_share_the_assignment_protocol():
+  # The assignment paper's five rows compare only on the same data and W1.
+  from configs import assignment_mnist  # pylint: disable=g-import-not-at-top
+  from configs import baselines_mnist  # pylint: disable=g-import-not-at-top
+  ours = assignment_mnist.get_config("square")
+  for method in ("gan", "wgan", "wgangp"):
+    c = baselines_mnist.get_config(method)
+    for key in ("name", "source", "num_examples", "resize", "split"):
+      assert c.data[key] == ours.data[key] or key == "name"
+    assert c.data.num_examples == 5000 and c.data.resize == 32
+    for key in ("num_samples", "num_reference", "w1_max_points"):
+      assert c.evals[key] == ours.evals[key] == (50_000 if key != (
+          "num_reference") else 5000)
+    assert "w1" in c.evals.metrics and "assignment_variance" in (
+        c.evals.metrics)
+  wgan = baselines_mnist.get_config("wgan")
+  assert wgan.optim.critic.name == "rmsprop"
+  assert wgan.optim.critic.learning_rate == 5e-5
+  gp = baselines_mnist.get_config("wgangp")
+  assert (gp.optim.critic.learning_rate, gp.optim.critic.b1,
+          gp.optim.critic.b2, gp.baseline.gp_weight) == (1e-4, 0.5, 0.9, 10.0)
+  gan = baselines_mnist.get_config("gan")
+  assert gan.optim.generator.learning_rate == 2e-4
+
+
+def test_inception_score_without_its_weights_fails_at_the_start():
+  # The paper's metric needs a file the user supplies: the run says so when
+  # it builds its evaluator (before the first step), not hours later.
+  from configs import otgan_cifar10  # pylint: disable=g-import-not-at-top
+  from otgan_jax.data import base  # pylint: disable=g-import-not-at-top
+  c = otgan_cifar10.get_config()
+  assert c.evals.metrics == "is,fid" and not c.evals.inception_weights
+  info = base.DatasetInfo("cifar10", (32, 32, 3), 0, 255, 50_000, 10)
+  with pytest.raises(ValueError, match="inception_weights"):
+    evaluators.Evaluator(c.evals, info=info, data_config=c.data)
+  c.evals.metrics = "fid"
+  evaluators.Evaluator(c.evals, info=info, data_config=c.data)
