@@ -16,7 +16,10 @@ count (no early stopping), and returns
   threshold=None)` (the six solves together, plans held constant);
 - `ott`: ott-jax's `linear.solve` called once per pair on a cosine
   `PointCloud`, `min_iterations = max_iterations = K`, lse mode, the same
-  `sum(stop_gradient(P) * C)` (jitted as one program);
+  `sum(stop_gradient(P) * C)` (jitted as one program), with
+  `inner_iterations` a divisor of K (`losses.inner_iterations`): ott runs
+  whole blocks of 10 by default, so K = 5 (--tiny) or K = 1 (the "1 it"
+  column) used to run no iteration at all;
 - `pot_np`: POT's `ot.bregman.sinkhorn_log` on numpy arrays, `stopThr=0`
   (so exactly K iterations), cost matrices from numpy; value only;
 - `pot_jax`: the same POT function on jax arrays (POT's JAX backend, run
@@ -94,7 +97,8 @@ def ott_fn(iters):
                                     jax.lax.stop_gradient(b),
                                     cost_fn=costs.Cosine(), epsilon=EPSILON)
     out = linear.solve(geom_sg, lse_mode=True, min_iterations=iters,
-                       max_iterations=iters)
+                       max_iterations=iters,
+                       inner_iterations=losses.inner_iterations(iters))
     return jnp.sum(jax.lax.stop_gradient(out.matrix) * geom.cost_matrix)
 
   def f(x, xp, y, yp):

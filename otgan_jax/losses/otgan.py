@@ -94,10 +94,23 @@ def sinkhorn_plan(a: Array, b: Array, *, cost: Cost = "cosine",
   return _solve(_geometry(a, b, cost, epsilon), num_iterations, threshold)
 
 
+def inner_iterations(num_iterations: int) -> int:
+  """ott's `inner_iterations` for exactly `num_iterations` iterations.
+
+  ott runs Sinkhorn in blocks of `inner_iterations` (default 10) and only
+  whole blocks: with the default, 5 iterations would run none (the plan is
+  then all zeros) and 25 would run 20. The largest divisor of
+  `num_iterations` up to 10 keeps the count exact (10 for the usual
+  multiples of 10, so those programs are unchanged).
+  """
+  return max(d for d in range(1, 11) if num_iterations % d == 0)
+
+
 def _solve(geom: geometry.Geometry, num_iterations: int,
            threshold: float | None) -> tuple[Array, Array, Array]:
   if threshold is None:
-    kwargs = dict(min_iterations=num_iterations, max_iterations=num_iterations)
+    kwargs = dict(min_iterations=num_iterations, max_iterations=num_iterations,
+                  inner_iterations=inner_iterations(num_iterations))
   else:
     kwargs = dict(threshold=threshold, max_iterations=num_iterations)
   out = linear.solve(geom, lse_mode=True, **kwargs)

@@ -64,6 +64,20 @@ def test_matches_float64_numpy_sinkhorn(cost, eps, iters):
   assert float(aux["marginal_error"]) < 0.05
 
 
+@pytest.mark.parametrize("iters", [1, 5, 13, 25])
+def test_every_iteration_count_runs_exactly(iters):
+  # ott runs whole blocks of inner_iterations (10 by default): 5 iterations
+  # used to run none (an all-zero plan, loss exactly 0) and 25 ran 20.
+  x, _, y, _ = features(n=24, d=8)
+  c = np_cost(x, y, "cosine")
+  plan, n_iters, _ = losses.sinkhorn_plan(
+      x, y, cost="cosine", epsilon=0.002, num_iterations=iters,
+      threshold=None)
+  assert int(n_iters) == iters
+  np.testing.assert_allclose(np.asarray(plan), np_sinkhorn(c, 0.002, iters),
+                             rtol=1e-3, atol=1e-6)
+
+
 def test_plan_matches_reference_and_is_a_coupling():
   x, _, y, _ = features(n=32)
   plan, iters, err = losses.sinkhorn_plan(jnp.asarray(x), jnp.asarray(y),
