@@ -1,0 +1,274 @@
+r"""Benchmark: the paper-scale numbers only an accelerator can give, in one run.
+
+  bash bench/accelerator.sh              # on one GPU: limits, this, Inception
+  python bench/accelerator.py --tiny --out=/tmp/a.json --md=/tmp/a.md  # CPU smoke
+
+Parts, each written to --out as soon as it is measured (a run stopped by its
+time limit keeps what it had; --budget_s skips the parts that would start
+after that many seconds):
+1. `sinkhorn`: time per Sinkhorn iteration of OT-GAN's loss (six n x n
+   problems, cosine cost, epsilon 0.002) at n = 4000 and 8000: (time of K
+   iterations - time of K0) / (K - K0), value only. Its floor: each iteration
+   reads every cost entry twice (two log-sum-exp passes), 2 * 6 * n^2 * 4
+   bytes at the read bandwidth of bench/limits.py's JSON (--limits).
+2. `loss_grad`: value and gradient of the loss at n = 4000, d = 32768 (the
+   paper's critic features), 500 iterations.
+3. `step`: configs/otgan_cifar10.py's train step (1 critic + 3 generator
+   updates, X, X', Y, Y' of n each) on random CIFAR-shaped images, chunked
+   (otgan.chunk_size=500): median step time and the device's peak memory,
+   float32 and bfloat16 networks (`model.dtype`); the share of the step in
+   Sinkhorn (the step with 1 iteration instead of 500); and, from XLA's
+   compiled memory analysis only (no run), the memory of the unchunked step
+   and of larger batches, with the largest batch that fits the device.
+Prints a markdown table and writes it (--md) and JSON (--out).
+"""
+
+import json
+import os
+import sys
+import time
+
+from absl import app
+from absl import flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # pylint: disable=g-import-not-at-top
+import jax.numpy as jnp
+import numpy as np
+
+from bench import limits as limits_lib  # pylint: disable=g-import-not-at-top
+from configs import otgan_cifar10
+from otgan_jax import experiment
+from otgan_jax import losses
+from otgan_jax.data import base as data_base
+
+_TINY = flags.DEFINE_bool("tiny", False, "Tiny sizes: a CPU smoke test.")
+_LIMITS = flags.DEFINE_string("limits", limits_lib.DEFAULT_OUT,
+                              "bench/limits.py's JSON (read bandwidth).")
+_BUDGET = flags.DEFINE_float("budget_s", 400.0, "Start no part after this.")
+_OUT = flags.DEFINE_string("out", "bench/out/accelerator.json", "JSON.")
+_MD = flags.DEFINE_string("md", "bench/out/accelerator.md", "Markdown.")
+_INCEPTION = flags.DEFINE_string(
+    "inception_json", "", "bench/inception.py's JSON, added to the table.")
+
+CIFAR = data_base.DatasetInfo("cifar10", (32, 32, 3), 0, 255, 50_000, 10)
+
+
+def _median(fn, *args, repeats=3):
+  jax.block_until_ready(fn(*args))
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    times.append(time.perf_counter() - t0)
+  return float(np.median(times))
+
+
+def _features(n, d, seed=0):
+  keys = jax.random.split(jax.random.key(seed), 4)
+  return [jax.random.normal(k, (n, d), jnp.float32) for k in keys]
+
+
+def _loss(iters):
+  return lambda *f: losses.minibatch_energy_distance(
+      *f, epsilon=0.002, num_iterations=iters, threshold=None)[0]
+
+
+def sinkhorn(ns, k0, k, read_bw):
+  rows = []
+  for n in ns:
+    feats = _features(n, 64)
+    t0 = _median(jax.jit(_loss(k0)), *feats)
+    t1 = _median(jax.jit(_loss(k)), *feats)
+    per_it = (t1 - t0) / (k - k0)
+    floor = 2 * 6 * n * n * 4 / read_bw if read_bw else None
+    rows.append({"n": n, "k0": k0, "k": k, "per_it_s": per_it,
+                 "floor_s": floor,
+                 "vs_floor": per_it / floor if floor else None})
+  return rows
+
+
+def loss_grad(n, d, iters):
+  feats = _features(n, d)
+  fn = jax.jit(jax.value_and_grad(_loss(iters), argnums=(0, 1, 2, 3)))
+  return {"n": n, "d": d, "iterations": iters,
+          "seconds": _median(fn, *feats)}
+
+
+def _config(n, chunk, dtype, iters, tiny):
+  c = otgan_cifar10.get_config("smoke" if tiny else None)
+  c.batch_size = n
+  c.otgan.chunk_size = chunk
+  c.model.dtype = dtype
+  c.ot.num_iterations = iters
+  c.evals.metrics = ""
+  return c
+
+
+def _step_parts(c):
+  """(jitted step, abstract args, concrete-args maker) on random images."""
+  exp = experiment.Experiment(c, info=CIFAR, devices=jax.devices()[:1])
+  step = exp.jit_train_step()
+  spec = exp.batch_spec
+  shape = (spec.num_updates, spec.draws, c.batch_size) + CIFAR.shape
+  abstract = exp.abstract_state()
+  batch_abs = {"x": jax.ShapeDtypeStruct(shape, jnp.float32,
+                                         sharding=exp.batch_sharding())}
+
+  def concrete():
+    num = c.model.init_batch_size
+    real = jax.random.uniform(jax.random.key(1), (num,) + CIFAR.shape,
+                              minval=-1, maxval=1)
+    init = jax.jit(exp.method.init_state, out_shardings=jax.tree.map(
+        lambda s: s.sharding, abstract))
+    state = init(jax.random.key(0), real, None)
+    x = jax.device_put(jax.random.uniform(jax.random.key(2), shape,
+                                          minval=-1, maxval=1),
+                       exp.batch_sharding())
+    return state, {"x": x}
+
+  return step, (abstract, batch_abs, jax.random.key(3), None), concrete
+
+
+def _compiled_bytes(c):
+  step, args, _ = _step_parts(c)
+  m = step.lower(*args).compile().memory_analysis()
+  if m is None:
+    return None
+  return int(m.argument_size_in_bytes + m.output_size_in_bytes
+             + m.temp_size_in_bytes - m.alias_size_in_bytes)
+
+
+def time_step(c, repeats):
+  step, _, concrete = _step_parts(c)
+  state, batch = concrete()
+  rng = jax.random.key(3)
+  state, _ = step(state, batch, rng, None)  # Compiles.
+  jax.block_until_ready(state)
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    state, metrics = step(state, batch, rng, None)
+    jax.block_until_ready(metrics)
+    times.append(time.perf_counter() - t0)
+  stats = jax.devices()[0].memory_stats() or {}
+  return {"seconds": float(np.median(times)),
+          "peak_bytes": stats.get("peak_bytes_in_use")}
+
+
+def device_bytes():
+  stats = jax.devices()[0].memory_stats() or {}
+  return stats.get("bytes_limit")
+
+
+def table(result):
+  lines = [f"Machine: {result['machine']['device_kind']} "
+           f"({result['machine']['backend']}), jax {result['machine']['jax']}"
+           f", {result['date']}.", "",
+           "| what | value | note |", "|---|---:|---|"]
+  gb = lambda b: "-" if b is None else f"{b / 2**30:.1f} GiB"
+  for r in result.get("sinkhorn", []):
+    floor = ("-" if r["floor_s"] is None else
+             f"floor {1e3 * r['floor_s']:.3f} ms, {r['vs_floor']:.2f}x it")
+    lines.append(f"| Sinkhorn per iteration, n={r['n']} | "
+                 f"{1e3 * r['per_it_s']:.3f} ms | six problems; {floor} |")
+  if "loss_grad" in result:
+    r = result["loss_grad"]
+    lines.append(f"| loss value and grad, n={r['n']}, d={r['d']} | "
+                 f"{r['seconds']:.3f} s | {r['iterations']} iterations |")
+  for key, r in sorted(result.get("step", {}).items()):
+    if "seconds" in r:
+      lines.append(f"| CIFAR-10 step, {key} | {r['seconds']:.3f} s | peak "
+                   f"{gb(r.get('peak_bytes'))} |")
+    elif "compiled_bytes" in r:
+      lines.append(f"| CIFAR-10 step memory, {key} | "
+                   f"{gb(r['compiled_bytes'])} | XLA's analysis; fits: "
+                   f"{r.get('fits')} |")
+  if "sinkhorn_share" in result:
+    lines.append(f"| share of the step in Sinkhorn | "
+                 f"{100 * result['sinkhorn_share']:.0f}% | 500 vs 1 "
+                 "iteration, chunked f32 |")
+  inc = result.get("inception")
+  if inc:
+    lines.append(f"| Inception images/s | {inc} | bench/inception.py |")
+  return "\n".join(lines)
+
+
+def main(argv):
+  del argv
+  start = time.time()
+  tiny = _TINY.value
+  saved = limits_lib.load_limits(_LIMITS.value)
+  read_bw = (saved or {}).get("limits", {}).get(
+      "bandwidth_bytes_per_s_xla_read")
+  result = {"machine": limits_lib.machine(),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "limits": saved, "skipped": []}
+
+  def save():
+    for path, text in ((_OUT.value, None), (_MD.value, table(result))):
+      os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+      with open(path, "w") as f:
+        if text is None:
+          json.dump(result, f, indent=2)
+        else:
+          f.write(text + "\n")
+
+  def part(name, fn):
+    if time.time() - start > _BUDGET.value:
+      result["skipped"].append(name)
+      print(f"skipped {name}: past --budget_s", flush=True)
+      return
+    t0 = time.time()
+    try:
+      fn()
+    except Exception as e:  # pylint: disable=broad-except
+      result.setdefault("errors", {})[name] = f"{type(e).__name__}: {e}"[:500]
+    print(f"{name}: {time.time() - t0:.0f} s", flush=True)
+    save()
+
+  n = 32 if tiny else 4000
+  ns = (16, 32) if tiny else (4000, 8000)
+  part("sinkhorn", lambda: result.__setitem__(
+      "sinkhorn", sinkhorn(ns, 10, 20 if tiny else 110, read_bw)))
+  part("loss_grad", lambda: result.__setitem__(
+      "loss_grad", loss_grad(n, 64 if tiny else 32768, 20 if tiny else 500)))
+  steps = result.setdefault("step", {})
+  chunk = 8 if tiny else 500
+  iters = 20 if tiny else 500
+  repeats = 1 if tiny else 3
+  for dtype in ("float32", "bfloat16"):
+    part(f"step_{dtype}", lambda dtype=dtype: steps.__setitem__(
+        f"n={n} chunk={chunk} {dtype}",
+        time_step(_config(n, chunk, dtype, iters, tiny), repeats)))
+
+  def share():
+    one = time_step(_config(n, chunk, "float32", 1, tiny), repeats)
+    full = steps.get(f"n={n} chunk={chunk} float32")
+    if full:
+      result["sinkhorn_share"] = max(0.0, 1 - one["seconds"] / full["seconds"])
+  part("sinkhorn_share", share)
+  limit = device_bytes()
+  sizes = ((0, n), (0, 2 * n), (chunk, 2 * n)) if tiny else (
+      (0, 1000), (0, 2000), (0, 4000), (500, 8000), (500, 12000))
+  for ch, size in sizes:
+    def memory(ch=ch, size=size):
+      b = _compiled_bytes(_config(size, ch, "float32", iters, tiny))
+      steps[f"n={size} chunk={ch} (compiled)"] = {
+          "compiled_bytes": b,
+          "fits": None if b is None or not limit else bool(b <= limit)}
+    part(f"memory_n{size}_c{ch}", memory)
+  if _INCEPTION.value and os.path.exists(_INCEPTION.value):
+    with open(_INCEPTION.value) as f:
+      inc = json.load(f)
+    best = max((r.get("images_per_s", 0) for r in inc.get("rows", [])),
+               default=None)
+    result["inception"] = None if best is None else f"{best:.0f}"
+  save()
+  print(table(result))
+  print(f"wrote {_OUT.value} and {_MD.value} in {time.time() - start:.0f} s")
+
+
+if __name__ == "__main__":
+  app.run(main)
