@@ -275,6 +275,14 @@ def run_protocol(config: Mapping[str, Any], metric: str, *,
   data = get(config, "data.name", UNSTATED)
   split = get(config, "data.split", "train")
   shape, low_high, size = _KNOWN_DATA.get(data, (UNSTATED, UNSTATED, None))
+  # The config's own reductions of the data (paper 004: the first 5,000
+  # images, resized to 32x32), where no dataset_info.json records them.
+  resize = get(config, "data.resize", 0) or 0
+  if resize and isinstance(shape, tuple):
+    shape = (int(resize), int(resize))
+  first = get(config, "data.num_examples", 0) or 0
+  if first and size:
+    size = min(int(first), int(size))
   if dataset_info:
     info_shape = tuple(dataset_info.get("shape") or ())
     shape = tuple(info_shape[:2]) if len(info_shape) == 3 else None
