@@ -338,6 +338,9 @@ def _run_parallel(suite, workdir, pending, groups, spawn, report_progress):
                           f"its log: {log_path}")
         else:
           report_progress(label, seed, record["seconds"])
+    except Exception as e:  # pylint: disable=broad-except
+      with lock:  # E.g. an unreadable results.json: stop, say which.
+        failures.append(f"run {label} seed {seed}: {e}")
     finally:
       free.put(cpus)
 

@@ -108,3 +108,58 @@ def test_verdicts_need_the_ordering_beyond_the_spread():
   share = Check("at_least", "m", a="a", value=0.5)
   assert reproduce.verdict(share, {"a": [0.6, 0.6, 0.45]})[0] == (
       "inconclusive")  # Mean above, one seed below.
+
+
+def _launcher(workdir):
+  import sys  # pylint: disable=g-import-not-at-top
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  return reproduce.subprocess_spawner(
+      [sys.executable, "-m", "launch.reproduce", "--suite=test",
+       f"--workdir={workdir}"], cwd=root)
+
+
+def test_parallel_runs_are_pinned_processes_and_failures_name_their_log(
+    tmp_path):
+  # Two runs of the test suite at once through the launcher's --run mode,
+  # each pinned to its own CPU group: both finish with their own log.
+  if len(reproduce.cpu_groups(2)) < 2:
+    pytest.skip("one CPU: runs go one at a time")
+  full = suites.get_suite("test")
+  labels = ("ring_gan_frozen", "ring_wgangp")
+  suite = Suite("test", tuple(full.run(l) for l in labels), ())
+  workdir = str(tmp_path / "suite")
+  lines = []
+  reproduce.run_suite(suite, workdir, [0], printer=lines.append, jobs=2,
+                      spawn=_launcher(workdir))
+  for label in labels:
+    assert reproduce.read_results(workdir, label, 0)["step"] == 4
+    log = os.path.join(reproduce.run_dir(workdir, label, 0), "log.txt")
+    assert os.path.getsize(log) > 0
+  assert "at a time" in lines[0] and "ETA" in lines[-1]
+  # A run whose process fails stops the suite with one line naming its log;
+  # the finished runs stay finished.
+  import sys  # pylint: disable=g-import-not-at-top
+  failing = reproduce.subprocess_spawner(
+      [sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"])
+  os.remove(reproduce.results_file(workdir, "ring_wgangp", 0))
+  with pytest.raises(RuntimeError, match=r"ring_wgangp seed 0 failed "
+                     r"\(exit 3\); its log: .*log.txt"):
+    reproduce.run_suite(suite, workdir, [0], printer=lines.append, jobs=2,
+                        spawn=failing)
+  assert reproduce.read_results(workdir, "ring_gan_frozen", 0)
+
+
+def test_a_spawned_run_pins_itself_to_its_cpus():
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  if not hasattr(os, "sched_getaffinity"):
+    pytest.skip("no CPU affinity on this platform")
+  cpu = min(os.sched_getaffinity(0))
+  out = subprocess.run(
+      [sys.executable, "-c", "import os; from otgan_jax import reproduce; "
+       "reproduce.pin_to_cpus(); print(sorted(os.sched_getaffinity(0)))"],
+      env=dict(os.environ, **{reproduce.CPUS_ENV: str(cpu)}),
+      capture_output=True, text=True, check=True, timeout=120,
+      cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  assert out.stdout.strip().splitlines()[-1] == f"[{cpu}]"
+  assert reproduce.cpu_groups(1) == [sorted(os.sched_getaffinity(0))]
