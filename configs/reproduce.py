@@ -258,7 +258,8 @@ def get_suite(arg: str | None = None) -> Suite:
            Check("beats", "w1/exact", a="ring_potgan", b="ring_wgangp",
                  **low),
            Check("beats", "w1/exact", a="ball_potgan", b="ball_wgangp",
-                 **low))),
+                 **low)),
+          shown=("modes/covered",)),
       Claim(
           "assignment_table",
           "The assignment method's table: W1 of GAN, WGAN, WGAN-GP, square "
@@ -280,6 +281,7 @@ def get_suite(arg: str | None = None) -> Suite:
                                        "ssim")),
           tuple(Check("beats", "w1/exact", a="table_square",
                       b=f"table_{m}", **low)
-                for m in ("gan", "wgan", "wgangp"))),
+                for m in ("gan", "wgan", "wgangp")),
+          shown=("assignment/variance",)),
   ]
   return Suite(arg, tuple(runs), tuple(claims))

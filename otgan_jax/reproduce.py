@@ -103,6 +103,7 @@ class Claim:
   runs: tuple[str, ...]
   checks: tuple[Check, ...]
   plot_x: str = ""  # x-axis label of a line plot over Run.x; "" = bars
+  shown: tuple[str, ...] = ()  # metrics reported beside the checked ones, not judged
 
 
 @dataclasses.dataclass(frozen=True)
@@ -535,14 +536,22 @@ def report(suite: Suite, workdir: str, seeds: Sequence[int], *,
            "the finished seeds (n). Verdict rules are fixed in advance: "
            "'reproduced' only where the ordering holds beyond the spread "
            "over seeds.", ""]
+  timing = os.path.join(workdir, "wall_time.json")
   if wall_seconds is not None:
     lines += [f"Wall time of this invocation: {_fmt_time(wall_seconds)}.",
               ""]
+    _write_json(timing, {"seconds": wall_seconds, "seeds": list(seeds)})
+  elif os.path.exists(timing):  # --report_only: the last training call's.
+    with open(timing, encoding="utf-8") as f:
+      last = json.load(f)
+    lines += [f"Wall time of the last invocation that trained (seeds "
+              f"{', '.join(map(str, last['seeds']))}): "
+              f"{_fmt_time(last['seconds'])}.", ""]
   rows = []
   for claim in suite.claims:
     lines += [f"## {claim.title}", "", f"**Paper.** {claim.paper}", "",
               f"**Our protocol.** {claim.protocol}", ""]
-    metrics = sorted({c.metric for c in claim.checks})
+    metrics = sorted({c.metric for c in claim.checks} | set(claim.shown))
     lines += ["| run | metric | ours: mean ± std (n) | published, same "
               "protocol | published, other protocol |",
               "|---|---|---|---|---|"]
@@ -552,6 +561,8 @@ def report(suite: Suite, workdir: str, seeds: Sequence[int], *,
                     if read_results(workdir, label, s)), None)
       for m in metrics:
         mean, std, n = summary(scores.get(m, {}).get(label, []))
+        if not n and m in claim.shown:
+          continue  # A shown metric this run does not have (no modes).
         same, other = ("—", "—")
         if first is not None:
           config = r.make_config(seeds[0])
