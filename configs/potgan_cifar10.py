@@ -50,20 +50,7 @@ def get_config(arg=None):
   c.evals.every_steps = 20_000
   c.ckpt.every_steps = 2000
   if smoke:  # The same code path on a CPU in well under a minute.
-    c.name += "_smoke"
-    c.total_steps = 4
-    c.batch_size = 16
-    c.log_every_steps = 2
-    c.sample_every_steps = 4
-    c.num_samples = 16
-    c.ckpt.every_steps = 2
-    c.model.init_batch_size = 32
-    c.model.generator.widths = (32, 16, 8, 4)
-    c.model.critic.widths = (4, 8, 16, 32)
+    common.cifar10_smoke(c)
     c.potgan.vae_steps = 5
     c.potgan.vae_examples = 500
-    c.evals.metrics = "w1"  # Not IS / FID: minutes on a CPU.
-    c.evals.every_steps = 4
-    c.evals.num_samples = 500
-    c.evals.num_reference = 500
   return c
