@@ -23,6 +23,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
 # A tiny source and a one-device sharding, shared by the in-process tests and
 # the subprocess scripts.
 _PRELUDE = textwrap.dedent("""
+    import faulthandler, signal  # SIGUSR1: every thread's stack (a hang's why)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     import threading
     import numpy as np
     import jax
@@ -68,9 +70,12 @@ def _finish(proc, timeout: float = 60):
   try:
     out, err = proc.communicate(timeout=timeout)
   except subprocess.TimeoutExpired:
+    proc.send_signal(signal.SIGUSR1)  # The child dumps its threads' stacks.
+    time.sleep(2)
     proc.kill()
     out, err = proc.communicate()
-    pytest.fail(f"hung (killed after {timeout} s); stderr:\n{err[-3000:]}")
+    pytest.fail(f"hung (killed after {timeout} s); stdout:\n{out[-1000:]}\n"
+                f"stderr (with the stacks):\n{err[-6000:]}")
   return proc.returncode, out, err
 
 
