@@ -43,14 +43,21 @@ from otgan_jax import experiment
 from otgan_jax import losses
 from otgan_jax.data import base as data_base
 
-_TINY = flags.DEFINE_bool("tiny", False, "Tiny sizes: a CPU smoke test.")
-_LIMITS = flags.DEFINE_string("limits", limits_lib.DEFAULT_OUT,
-                              "bench/limits.py's JSON (read bandwidth).")
-_BUDGET = flags.DEFINE_float("budget_s", 400.0, "Start no part after this.")
-_OUT = flags.DEFINE_string("out", "bench/out/accelerator.json", "JSON.")
-_MD = flags.DEFINE_string("md", "bench/out/accelerator.md", "Markdown.")
-_INCEPTION = flags.DEFINE_string(
-    "inception_json", "", "bench/inception.py's JSON, added to the table.")
+FLAGS = flags.FLAGS
+
+
+def _define_flags():
+  """Defines the flags; run only as a script (tests import the parts, and
+  absl's one registry may already hold `--out` from launch.tables)."""
+  flags.DEFINE_bool("tiny", False, "Tiny sizes: a CPU smoke test.")
+  flags.DEFINE_string("limits", limits_lib.DEFAULT_OUT,
+                      "bench/limits.py's JSON (read bandwidth).")
+  flags.DEFINE_float("budget_s", 400.0, "Start no part after this.")
+  flags.DEFINE_string("out", "bench/out/accelerator.json", "JSON.")
+  flags.DEFINE_string("md", "bench/out/accelerator.md", "Markdown.")
+  flags.DEFINE_string("inception_json", "",
+                      "bench/inception.py's JSON, added to the table.")
+
 
 CIFAR = data_base.DatasetInfo("cifar10", (32, 32, 3), 0, 255, 50_000, 10)
 
@@ -198,8 +205,8 @@ def table(result):
 def main(argv):
   del argv
   start = time.time()
-  tiny = _TINY.value
-  saved = limits_lib.load_limits(_LIMITS.value)
+  tiny = FLAGS.tiny
+  saved = limits_lib.load_limits(FLAGS.limits)
   read_bw = (saved or {}).get("limits", {}).get(
       "bandwidth_bytes_per_s_xla_read")
   result = {"machine": limits_lib.machine(),
@@ -207,7 +214,7 @@ def main(argv):
             "limits": saved, "skipped": []}
 
   def save():
-    for path, text in ((_OUT.value, None), (_MD.value, table(result))):
+    for path, text in ((FLAGS.out, None), (FLAGS.md, table(result))):
       os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
       with open(path, "w") as f:
         if text is None:
@@ -216,7 +223,7 @@ def main(argv):
           f.write(text + "\n")
 
   def part(name, fn):
-    if time.time() - start > _BUDGET.value:
+    if time.time() - start > FLAGS.budget_s:
       result["skipped"].append(name)
       print(f"skipped {name}: past --budget_s", flush=True)
       return
@@ -259,16 +266,17 @@ def main(argv):
           "compiled_bytes": b,
           "fits": None if b is None or not limit else bool(b <= limit)}
     part(f"memory_n{size}_c{ch}", memory)
-  if _INCEPTION.value and os.path.exists(_INCEPTION.value):
-    with open(_INCEPTION.value) as f:
+  if FLAGS.inception_json and os.path.exists(FLAGS.inception_json):
+    with open(FLAGS.inception_json) as f:
       inc = json.load(f)
     best = max((r.get("images_per_s", 0) for r in inc.get("rows", [])),
                default=None)
     result["inception"] = None if best is None else f"{best:.0f}"
   save()
   print(table(result))
-  print(f"wrote {_OUT.value} and {_MD.value} in {time.time() - start:.0f} s")
+  print(f"wrote {FLAGS.out} and {FLAGS.md} in {time.time() - start:.0f} s")
 
 
 if __name__ == "__main__":
+  _define_flags()
   app.run(main)

@@ -78,6 +78,9 @@ def test_accelerator_bench_parts_on_tiny_sizes():
   # bench/accelerator.py's Sinkhorn and loss parts and its table on CPU
   # (the CIFAR-10 step parts are exercised by its --tiny run, minutes here).
   sys.path.insert(0, ROOT)
+  # launch.tables defines `--out` in absl's one registry; importing the bench
+  # after it must not define it again (CI failed on that order once).
+  from launch import tables  # pylint: disable=g-import-not-at-top,unused-import
   from bench import accelerator  # pylint: disable=g-import-not-at-top
   rows = accelerator.sinkhorn((16,), 10, 20, read_bw=1e10)
   # Timing noise can outweigh 10 iterations at n=16: only finite.
