@@ -26,6 +26,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from otgan_jax.models import transposed
+
 _KERNEL_INIT = nn.initializers.xavier_uniform()  # TF1's glorot_uniform
 _LN_EPSILON = 1e-3  # Keras' LayerNormalization default
 
@@ -56,12 +58,12 @@ class DeconvGenerator(nn.Module):
                              name="ln_dense")(h))
     h = h.reshape(z.shape[0], size, size, widths[0])
     for i, width in enumerate(widths[1:]):
-      h = nn.ConvTranspose(width, (5, 5), strides=(2, 2), padding="SAME",
+      h = transposed.ConvTranspose(width, (5, 5), strides=(2, 2), padding="SAME",
                            kernel_init=_KERNEL_INIT, dtype=dt,
                            name=f"deconv_{i}")(h)
       h = nn.relu(nn.LayerNorm(epsilon=_LN_EPSILON, dtype=dt,
                                name=f"ln_{i}")(h))
-    h = nn.ConvTranspose(self.out_channels, (5, 5), strides=(2, 2),
+    h = transposed.ConvTranspose(self.out_channels, (5, 5), strides=(2, 2),
                          padding="SAME", kernel_init=_KERNEL_INIT, dtype=dt,
                          name="deconv_out")(h)
     return jnp.tanh(h.astype(jnp.float32))

@@ -48,6 +48,7 @@ import optax
 
 from otgan_jax import hashed_npz
 from otgan_jax import metric_writers
+from otgan_jax.models import transposed
 
 Array = jax.Array
 Params = Any
@@ -93,9 +94,9 @@ class _ConvDecoder(nn.Module):
     h = nn.relu(nn.Dense(int(np.prod(base)), name='dense_map')(h))
     h = h.reshape((z.shape[0],) + base)
     for i, w in enumerate(tuple(self.widths[:-1])[::-1]):
-      h = nn.relu(nn.ConvTranspose(int(w), (4, 4), strides=(2, 2),
+      h = nn.relu(transposed.ConvTranspose(int(w), (4, 4), strides=(2, 2),
                                    name=f'deconv_{i}')(h))
-    h = nn.relu(nn.ConvTranspose(int(self.widths[0]), (4, 4), strides=(2, 2),
+    h = nn.relu(transposed.ConvTranspose(int(self.widths[0]), (4, 4), strides=(2, 2),
                                  name='deconv_out')(h))
     return nn.Conv(channels, (3, 3), name='conv_out')(h)
 
