@@ -13,7 +13,11 @@ count (no early stopping), and returns
 `W = sum_ij P_ij C_ij`:
 
 - `ours`: `otgan_jax.losses.minibatch_energy_distance(..., num_iterations=K,
-  threshold=None)` (the six solves together, plans held constant);
+  threshold=None)`, i.e. `losses.sinkhorn`'s one-pass loop over the six
+  stacked cost matrices (plans held constant);
+- `ours_ott`: the same function with `solver="ott"`: ott-jax's solver on the
+  six stacked matrices under `vmap` (our implementation before the one-pass
+  loop, kept as the oracle);
 - `ott`: ott-jax's `linear.solve` called once per pair on a cosine
   `PointCloud`, `min_iterations = max_iterations = K`, lse mode, the same
   `sum(stop_gradient(P) * C)` (jitted as one program), with
@@ -29,7 +33,7 @@ count (no early stopping), and returns
   and geomloss import, with its own iteration count; skipped otherwise.
 
 Modes: `value` (the loss) and `grad` (value and gradient with respect to all
-four batches; for ours and ott). "per it" is the time of K iterations minus
+four batches; for ours, ours_ott and ott). "per it" is the time of K iterations minus
 the time of 1 iteration, divided by K - 1: the loop alone, without the cost
 matrices and the gradient. The floor of one iteration is
 `2 * 6 * n^2 / exp_per_s` (two log-sum-exp passes over the six `n x n`
@@ -59,12 +63,13 @@ from otgan_jax import losses
 
 EPSILON = 0.002
 WEIGHTS = (1.0, 1.0, 1.0, 1.0, -2.0, -2.0)
-IMPLS = ("ours", "ott", "pot_np", "pot_jax", "geomloss")
+IMPLS = ("ours", "ours_ott", "ott", "pot_np", "pot_jax", "geomloss")
 
 _NS = flags.DEFINE_list("ns", ["512", "2048"], "Batch sizes n.")
 _DS = flags.DEFINE_list("ds", ["64"], "Feature dimensions d.")
 _ITERS = flags.DEFINE_integer("iterations", 50, "Fixed Sinkhorn iterations K.")
-_IMPLS = flags.DEFINE_list("impls", ["ours", "ott", "pot_np", "pot_jax"],
+_IMPLS = flags.DEFINE_list("impls", ["ours", "ours_ott", "ott", "pot_np",
+                                     "pot_jax"],
                            f"Implementations, of {IMPLS}.")
 _MODES = flags.DEFINE_list("modes", ["value", "grad"], "value | grad.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed calls (median).")
@@ -81,12 +86,16 @@ def pairs(x, xp, y, yp):
   return [(x, y), (x, yp), (xp, y), (xp, yp), (x, xp), (y, yp)]
 
 
-def ours_fn(iters):
+def ours_fn(iters, solver="auto"):
   def f(x, xp, y, yp):
     return losses.minibatch_energy_distance(
         x, xp, y, yp, epsilon=EPSILON, num_iterations=iters,
-        threshold=None)[0]
+        threshold=None, solver=solver)[0]
   return f
+
+
+def ours_ott_fn(iters):
+  return ours_fn(iters, solver="ott")
 
 
 def ott_fn(iters):
@@ -176,9 +185,10 @@ def run_impl(impl, mode, n, d, iters, repeats):
   """{'t_k', 't_1', 'per_it_s', 'value'} for one implementation and mode."""
   keys = jax.random.split(jax.random.key(0), 4)
   args = [jax.random.normal(k, (n, d), jnp.float32) for k in keys]
-  makers = {"ours": ours_fn, "ott": ott_fn, "pot_np": pot_np_fn,
+  makers = {"ours": ours_fn, "ours_ott": ours_ott_fn, "ott": ott_fn,
+            "pot_np": pot_np_fn,
             "pot_jax": pot_jax_fn, "geomloss": geomloss_fn}
-  jitted = impl in ("ours", "ott")
+  jitted = impl in ("ours", "ours_ott", "ott")
   if mode == "grad" and not jitted:
     return None
   if not jitted:

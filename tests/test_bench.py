@@ -57,10 +57,10 @@ def test_limits_and_sinkhorn_peers_benches_run_on_tiny_sizes(tmp_path):
     assert saved[key] > 0, key
   out, md = tmp_path / "peers.json", tmp_path / "peers.md"
   _run("bench/sinkhorn_peers.py", "--tiny", f"--limits={limits}",
-       "--impls=ours,ott,pot_np", f"--out={out}", f"--md={md}")
+       "--impls=ours,ours_ott,ott,pot_np", f"--out={out}", f"--md={md}")
   rows = json.loads(out.read_text())["rows"]
   done = [r for r in rows if "skipped" not in r]
-  assert {r["impl"] for r in done} == {"ours", "ott", "pot_np"}
+  assert {r["impl"] for r in done} == {"ours", "ours_ott", "ott", "pot_np"}
   for r in done:
     assert r["t_k"] > 0 and r["per_it_s"] >= 0 and r["floor_s"] > 0, r
   # The same problem, the same fixed 5 iterations: the same value. (Before
@@ -68,7 +68,7 @@ def test_limits_and_sinkhorn_peers_benches_run_on_tiny_sizes(tmp_path):
   # an all-zero plan and a loss of exactly 0 for ours and ott.)
   values = {r["impl"]: r["value"] for r in done if r["mode"] == "value"}
   assert abs(values["ours"]) > 1e-3, values
-  for impl in ("ott", "pot_np"):
+  for impl in ("ours_ott", "ott", "pot_np"):
     assert math.isclose(values[impl], values["ours"], rel_tol=1e-3,
                         abs_tol=1e-5), values
   assert "ours" in md.read_text()
@@ -93,3 +93,20 @@ def test_accelerator_bench_parts_on_tiny_sizes():
       "step": {"n=16 chunk=0 (compiled)": {"compiled_bytes": 2**20,
                                            "fits": True}}})
   assert "Sinkhorn per iteration, n=16" in text and "fits: True" in text
+
+
+def test_networks_bench_runs_on_tiny_nets(tmp_path):
+  # PyTorch is optional (not installed for the tests): its rows are then
+  # skipped and ours are still timed, with XLA's flop count.
+  out, md = tmp_path / "networks.json", tmp_path / "networks.md"
+  _run("bench/networks.py", "--tiny", "--nets=assign_generator",
+       f"--out={out}", f"--md={md}")
+  rows = json.loads(out.read_text())["rows"]
+  ours = {r["mode"]: r for r in rows if r["impl"] == "ours"}
+  assert set(ours) == {"fwd", "train"}
+  for r in ours.values():
+    assert r["seconds"] > 0 and r["gflops"] > 0, r
+  # The training pass does more work than the forward pass alone.
+  assert ours["train"]["gflops"] * ours["train"]["seconds"] > (
+      ours["fwd"]["gflops"] * ours["fwd"]["seconds"])
+  assert "assign_generator" in md.read_text()

@@ -190,7 +190,8 @@ def ot_loss(gen_params, critic_params, real: jax.Array, rng: jax.Array, *,
 def ot_kwargs(ot: ml_collections.ConfigDict) -> dict[str, Any]:
   """`config.ot` as keyword arguments of `minibatch_energy_distance`."""
   return dict(epsilon=ot.epsilon, num_iterations=ot.num_iterations,
-              threshold=ot.threshold, cost=ot.cost, matching=ot.matching)
+              threshold=ot.threshold, cost=ot.cost, matching=ot.matching,
+              solver=ot.get("solver", "auto"))
 
 
 @methods.register
@@ -219,6 +220,7 @@ class OTGAN(base.Method):
     ot.epsilon = 0.002            # ABSOLUTE entropic regularisation
     ot.num_iterations = 500       # Sinkhorn iterations (fixed unless threshold is set)
     ot.threshold = config_dict.placeholder(float)  # optional early-stop marginal error
+    ot.solver = "auto"            # auto (ours for a fixed count, ott-jax with a threshold) | ours | ott
     return {"otgan": c, "ot": ot}
 
   def check_config(self):
@@ -227,6 +229,13 @@ class OTGAN(base.Method):
     if c.otgan.n_gen < 1:
       raise ValueError(f"config.otgan.n_gen must be at least 1, got "
                        f"{c.otgan.n_gen}.")
+    solver = c.ot.get("solver", "auto")
+    if solver not in losses.SOLVERS:
+      raise ValueError(f"config.ot.solver must be one of {losses.SOLVERS}, "
+                       f"got {solver!r}.")
+    if solver == "ours" and c.ot.threshold is not None:
+      raise ValueError("config.ot.solver=ours runs a fixed iteration count: "
+                       "unset config.ot.threshold or use solver=auto/ott.")
     n, chunk = c.batch_size, c.otgan.chunk_size
     shards = sharding_lib.data_parallel_size(self.mesh)
     if chunk > 0 and chunk < n and (n % chunk or chunk % shards):
