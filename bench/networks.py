@@ -11,7 +11,8 @@ Nets (the shipped configs' architectures, real initialisations):
   GLU, three x2 nearest upsamplings with 5x5 convs and GLU, tanh);
 - `assign_generator`: configs/assignment_mnist.py's generator, z [B, 250]
   -> [B, 32, 32, 1] (dense, layer norm, three 5x5 stride-2 transposed
-  convs); ours runs them in sub-pixel form (models/transposed.py).
+  convs); ours runs them in sub-pixel form (models/transposed.py), and
+  (--lax_rows) also as `lax.conv_transpose` (flax's nn.ConvTranspose).
 
 Modes: `fwd` (the output) and `train` (value and gradient of
 `sum(out * w)` with respect to the parameters: one forward and backward).
@@ -47,6 +48,7 @@ from bench import limits as limits_lib  # pylint: disable=g-import-not-at-top
 from configs import assignment_mnist
 from configs import otgan_cifar10
 from otgan_jax import models
+from otgan_jax.models import transposed
 
 NETS = ("otgan_critic", "otgan_generator", "assign_generator")
 
@@ -55,6 +57,9 @@ _BATCH = flags.DEFINE_integer("batch", 64, "Batch size.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed calls (median).")
 _TORCH = flags.DEFINE_bool("torch", True, "Also PyTorch, if it imports.")
 _TINY = flags.DEFINE_bool("tiny", False, "Narrow nets, batch 4, 1 repeat.")
+_LAX_ROWS = flags.DEFINE_bool(
+    "lax_rows", True, "Also time the transposed convs as lax.conv_transpose "
+    "(flax's nn.ConvTranspose; our layers before models/transposed.py).")
 _LIMITS = flags.DEFINE_string("limits", limits_lib.DEFAULT_OUT,
                               "bench/limits.py's JSON (matmul peak).")
 _OUT = flags.DEFINE_string("out", "bench/out/networks.json", "JSON.")
@@ -286,9 +291,18 @@ def main(argv):
     ours, want, w = time_ours(module, params, x, repeats)
     theirs, diff = ({}, None) if torch is None else time_torch(
         net, params, x, want, w, repeats, torch)
+    lax = {}
+    if _LAX_ROWS.value and net == "assign_generator":
+      saved_min = transposed.MIN_PHASE_CHANNELS
+      transposed.MIN_PHASE_CHANNELS = 2**62  # every layer through lax
+      try:
+        lax = time_ours(module, params, x, repeats)[0]
+      finally:
+        transposed.MIN_PHASE_CHANNELS = saved_min
     for mode, (seconds, flops) in ours.items():
       impls = [("ours", seconds)] + (
-          [("torch", theirs[mode])] if mode in theirs else [])
+          [("torch", theirs[mode])] if mode in theirs else []) + (
+              [("ours, lax conv_transpose", lax[mode][0])] if lax else [])
       for impl, s in impls:
         result["rows"].append({
             "net": net, "mode": mode, "impl": impl, "seconds": s,
