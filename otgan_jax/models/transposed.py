@@ -22,12 +22,13 @@ checkpoints of either load in the other.
 """
 
 import math
-from typing import Any, Callable, Sequence, Tuple, Union
+from typing import Any, Callable, Sequence, Tuple
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
+
+from otgan_jax.models import fastconv
 
 Array = jax.Array
 
@@ -67,43 +68,6 @@ def _phase_kernel(kernel: Array, k: int, s: int, axis: int) -> Array:
   return jnp.flip(u, axis)                               # q -> q_taps-1-q
 
 
-def _conv(x: Array, k: Array) -> Array:
-  qy, qx = k.shape[:2]
-  return jax.lax.conv_general_dilated(
-      x, k, (1, 1), ((qy - 1, qy - 1), (qx - 1, qx - 1)),
-      dimension_numbers=("NHWC", "HWIO", "NHWC"))
-
-
-@jax.custom_vjp
-def _phase_conv(x: Array, k: Array) -> Array:
-  """The stride-1 'full' correlation of x with k: [B, H+qy-1, W+qx-1, O]."""
-  return _conv(x, k)
-
-
-def _phase_conv_fwd(x, k):
-  return _conv(x, k), (x, k)
-
-
-def _phase_conv_bwd(res, dy):
-  # The input's gradient is XLA's (a stride-1 convolution, fast); the
-  # kernel's is one matrix product per tap: XLA:CPU's own kernel gradient of
-  # this convolution took 45 s where these take 0.4 s (bench/networks.py).
-  x, k = res
-  qy, qx, c_in, c_out = k.shape
-  dx = jax.vjp(lambda x: _conv(x, k), x)[1](dy)[0]
-  xp = jnp.pad(x, ((0, 0), (qy - 1, qy - 1), (qx - 1, qx - 1), (0, 0)))
-  m, n = dy.shape[1:3]
-  dy2 = dy.reshape(-1, c_out)
-  taps = [[jax.lax.dot_general(
-      xp[:, a:a + m, c:c + n, :].reshape(-1, c_in), dy2,
-      (((0,), (0,)), ((), ()))) for c in range(qx)] for a in range(qy)]
-  dk = jnp.stack([jnp.stack(row) for row in taps]).astype(k.dtype)
-  return dx, dk
-
-
-_phase_conv.defvjp(_phase_conv_fwd, _phase_conv_bwd)
-
-
 def conv_transpose(x: Array, kernel: Array, strides: Sequence[int],
                    padding: str = "SAME") -> Array:
   """`lax.conv_transpose(x, kernel, strides, padding)` (NHWC, HWIO) as one
@@ -133,7 +97,10 @@ def conv_transpose(x: Array, kernel: Array, strides: Sequence[int],
   # x[m - q] * tap(q, r) over q: a correlation over q_taps rows, padded by
   # q_taps - 1 on each side.
   m, n = h + qy - 1, w + qx - 1
-  g = _phase_conv(x, sub.astype(x.dtype))
+  # fastconv: XLA's forward pass and input gradient, the kernel gradient as
+  # one product per tap (XLA:CPU's own took 45 s where these take 0.4 s).
+  g = fastconv.conv2d(x, sub.astype(x.dtype), (1, 1),
+                      ((qy - 1, qy - 1), (qx - 1, qx - 1)))
   full = g.reshape(b, m, n, sy, sx, c_out).transpose(0, 1, 3, 2, 4, 5)
   full = full.reshape(b, m * sy, n * sx, c_out)
   # lax's output row o is the full output's row o + (k - 1) - low.
