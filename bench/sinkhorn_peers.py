@@ -28,13 +28,18 @@ count (no early stopping), and returns
   (so exactly K iterations), cost matrices from numpy; value only;
 - `pot_jax`: the same POT function on jax arrays (POT's JAX backend, run
   eagerly as POT does); value only;
-- `geomloss`: GeomLoss's tensorized `SamplesLoss("sinkhorn")` is NOT a fixed
-  iteration count (it uses epsilon scaling), so it is listed only when torch
-  and geomloss import, with its own iteration count; skipped otherwise.
+- `geomloss`: GeomLoss's tensorized `SamplesLoss("sinkhorn")` on torch CPU
+  (the optional `bench` extra; skipped when torch or geomloss does not
+  import). It anneals epsilon and has no fixed-count mode, so its iteration
+  count is set through `scaling` (`geomloss_schedule`): K (at least 10)
+  against its shortest schedule, 5. Each of its iterations is two
+  log-sum-exps (two passes each, torch's `logsumexp`), like ours; value and
+  gradient (torch autograd through its last iteration).
 
 Modes: `value` (the loss) and `grad` (value and gradient with respect to all
-four batches; for ours, ours_ott and ott). "per it" is the time of K iterations minus
-the time of 1 iteration, divided by K - 1: the loop alone, without the cost
+four batches; not for POT). "per it" is the time of K iterations minus
+the time of 1 iteration, divided by K - 1 (GeomLoss: its two counts, shown
+in the "its" column): the loop alone, without the cost
 matrices and the gradient. The floor of one iteration is
 `2 * 6 * n^2 / exp_per_s` (two log-sum-exp passes over the six `n x n`
 matrices, one exp per entry each) with `exp_per_s` from bench/limits.py's
@@ -153,21 +158,56 @@ def pot_jax_fn(iters):
   return f
 
 
-def geomloss_fn(iters):
-  del iters  # GeomLoss chooses its own schedule (epsilon scaling).
+def geomloss_schedule(iters, diameter=2.0):
+  """GeomLoss's `scaling` that makes its loop run `iters` iterations.
+
+  GeomLoss's tensorized Sinkhorn runs one initial pair of soft-min passes,
+  one pair per temperature in `epsilon_schedule(p, diameter, blur,
+  scaling)` (from `diameter**p` down to `blur**p`) and one final pair, each
+  pair a log-sum-exp over the `n x m` costs and one over their transpose:
+  the same work as one of our iterations. Returns `(scaling, count)` with
+  `count` the iterations that scaling really gives (at least 5).
+  """
+  from geomloss._legacy import sinkhorn_divergence  # pylint: disable=g-import-not-at-top
+  blur = EPSILON**0.5
+  steps = max(iters - 4, 1)  # Elements of the arange in the schedule.
+  scaling = float(np.exp(np.log(blur / diameter) / (steps - 0.5)))
+  count = len(sinkhorn_divergence.epsilon_schedule(2, diameter, blur,
+                                                   scaling)) + 2
+  return scaling, count
+
+
+def geomloss_fn(iters, grad=False):
+  """GeomLoss's tensorized `SamplesLoss("sinkhorn")` on the six pairs.
+
+  GeomLoss anneals epsilon (no fixed-count option), so the iteration count
+  is set through `scaling` (`geomloss_schedule`) and reported on the
+  function (`f.iterations`); per-iteration time then compares like with
+  like. p=2 on unit-norm inputs gives GeomLoss's cost `||a - b||^2 / 2 = 1 -
+  cos(a, b)`, our cosine cost, and `blur = epsilon^(1/2)` its final
+  temperature epsilon. The six pairs run as one batch `[6, n, d]`; torch uses
+  the threads this process may run on. Its value is GeomLoss's dual
+  objective (with the entropy), not `sum(P * C)`: equal only in the limit.
+  """
   import geomloss  # pylint: disable=g-import-not-at-top
   import torch  # pylint: disable=g-import-not-at-top
-  # GeomLoss's "blur" is epsilon^(1/p); p=1 with a cosine cost is not built
-  # in, so this times the tensorized backend on the same data with p=2 on
-  # unit-norm inputs (||a - b||^2 / 2 = 1 - cos): the same cost matrix.
+  torch.set_num_threads(len(os.sched_getaffinity(0)))
+  scaling, count = geomloss_schedule(iters)
   loss = geomloss.SamplesLoss("sinkhorn", p=2, blur=EPSILON**0.5,
+                              diameter=2.0, scaling=scaling,
                               backend="tensorized", debias=False)
+  weights = torch.tensor(WEIGHTS)
 
   def f(x, xp, y, yp):
     ts = [torch.from_numpy(v / np.linalg.norm(v, axis=1, keepdims=True))
-          for v in (x, xp, y, yp)]
-    return sum(wt * float(loss(a, b)) for wt, (a, b) in
-               zip(WEIGHTS, pairs(*ts)))
+          .requires_grad_(grad) for v in (x, xp, y, yp)]
+    ab = list(zip(*pairs(*ts)))
+    value = (weights * loss(torch.stack(ab[0]), torch.stack(ab[1]))).sum()
+    if grad:
+      value.backward()
+    return float(value)
+
+  f.iterations = count
   return f
 
 
@@ -189,12 +229,14 @@ def run_impl(impl, mode, n, d, iters, repeats):
             "pot_np": pot_np_fn,
             "pot_jax": pot_jax_fn, "geomloss": geomloss_fn}
   jitted = impl in ("ours", "ours_ott", "ott")
-  if mode == "grad" and not jitted:
+  if mode == "grad" and not jitted and impl != "geomloss":
     return None
   if not jitted:
     args = [np.asarray(a) for a in args] if impl != "pot_jax" else args
 
   def build(k):
+    if impl == "geomloss":
+      return geomloss_fn(k, grad=mode == "grad")
     f = makers[impl](k)
     if not jitted:
       return f
@@ -202,11 +244,18 @@ def run_impl(impl, mode, n, d, iters, repeats):
       f = jax.value_and_grad(f, argnums=(0, 1, 2, 3))
     return jax.jit(f)
 
-  t_k, out = _median_time(build(iters), args, repeats)
-  t_1, _ = _median_time(build(1), args, repeats)
-  value = out[0] if mode == "grad" else out
-  return {"t_k": t_k, "t_1": t_1,
-          "per_it_s": max(t_k - t_1, 0.0) / max(iters - 1, 1),
+  if impl == "geomloss":  # Its shortest schedule runs 5 iterations.
+    f_k, f_1 = build(max(iters, 10)), build(5)
+  else:
+    f_k, f_1 = build(iters), build(1)
+  # GeomLoss cannot run exactly K (or 1) iterations; it reports its counts.
+  k_hi, k_lo = (getattr(f_k, "iterations", iters),
+                getattr(f_1, "iterations", 1))
+  t_k, out = _median_time(f_k, args, repeats)
+  t_1, _ = _median_time(f_1, args, repeats)
+  value = out[0] if mode == "grad" and jitted else out
+  return {"t_k": t_k, "t_1": t_1, "k_hi": k_hi, "k_lo": k_lo,
+          "per_it_s": max(t_k - t_1, 0.0) / max(k_hi - k_lo, 1),
           "value": float(value)}
 
 
@@ -225,22 +274,24 @@ def available(impl):
 def table(rows, iters):
   lines = [f"K = {iters} fixed iterations, six n x n problems, cosine cost, "
            f"epsilon {EPSILON}.", "",
-           "| n | d | impl | mode | total K it (s) | 1 it (s) | per it (ms) | "
-           "floor per it (ms) | per it / floor | vs ours | value |",
-           "|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+           "| n | d | impl | mode | its | total K it (s) | 1 it (s) | "
+           "per it (ms) | floor per it (ms) | per it / floor | vs ours | "
+           "value |",
+           "|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
   ours = {(r["n"], r["d"], r["mode"]): r for r in rows
           if r["impl"] == "ours" and "per_it_s" in r}
   for r in rows:
     if "skipped" in r:
       lines.append(f"| {r['n']} | {r['d']} | {r['impl']} | {r['mode']} | "
-                   f"skipped: {r['skipped']} | | | | | | |")
+                   f"| skipped: {r['skipped']} | | | | | | |")
       continue
     floor = r.get("floor_s")
     base = ours.get((r["n"], r["d"], r["mode"]))
     rel = (f"{r['per_it_s'] / base['per_it_s']:.2f}" if base and
            base["per_it_s"] > 0 else "-")
     lines.append(
-        f"| {r['n']} | {r['d']} | {r['impl']} | {r['mode']} | {r['t_k']:.3f} "
+        f"| {r['n']} | {r['d']} | {r['impl']} | {r['mode']} | "
+        f"{r.get('k_hi', iters)}/{r.get('k_lo', 1)} | {r['t_k']:.3f} "
         f"| {r['t_1']:.3f} | {1e3 * r['per_it_s']:.2f} | "
         f"{'-' if floor is None else format(1e3 * floor, '.2f')} | "
         f"{'-' if floor is None else format(r['per_it_s'] / floor, '.2f')} | "
