@@ -39,6 +39,9 @@ sys.path.insert(0, ROOT)
 # accepts (found in its shared library), each against the default.
 SETTINGS = {
     "default": "",
+    # The default again, in a fresh process: the run-to-run spread, against
+    # which the other rows must be read.
+    "default_again": "",
     "fast_math": "--xla_cpu_enable_fast_math=true",
     "vector_width_512": "--xla_cpu_prefer_vector_width=512",
     "vector_width_128": "--xla_cpu_prefer_vector_width=128",
@@ -46,7 +49,6 @@ SETTINGS = {
     "xnnpack": "--xla_cpu_use_xnnpack=true",
     "onednn": "--xla_cpu_use_onednn=true",
     "no_fusion_emitters": "--xla_cpu_use_fusion_emitters=false",
-    "no_loop_unrolling": "--xla_cpu_disable_loop_unrolling=true",
     "no_platform_math": "--xla_cpu_enable_platform_dependent_math=false",
     "concurrency_scheduler":
         "--xla_cpu_enable_concurrency_optimized_scheduler=true",

@@ -127,3 +127,13 @@ def test_xla_flags_bench_compares_settings_on_tiny_workloads(tmp_path):
   assert set(rows[1]["diff"]) == {"sinkhorn", "assign_train"}
   assert all(math.isfinite(v) for v in rows[1]["diff"].values())
   assert "--xla_cpu_enable_fast_math=true" in md.read_text()
+
+
+def test_sinkhorn_passes_bench_times_every_pass(tmp_path):
+  limits = tmp_path / "limits.json"
+  _run("bench/limits.py", "--tiny", f"--out={limits}")
+  stdout = _run("bench/sinkhorn_passes.py", "--n=32", f"--limits={limits}")
+  for name in ("row half", "col half", "col half on transposed", "raw row",
+               "raw col", "exp-sum rows"):
+    assert f"| {name} |" in stdout, stdout
+  assert "floor per half-iteration -" not in stdout
