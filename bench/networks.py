@@ -63,7 +63,7 @@ NETS = ("otgan_critic", "otgan_generator", "assign_generator", "inception")
 
 # Flags only when run as a script: bench/xla_flags.py imports this module.
 if __name__ == "__main__":
-  _NETS = flags.DEFINE_list("nets", list(NETS[:3]), f"Of {NETS}.")
+  _NETS = flags.DEFINE_list("nets", list(NETS), f"Of {NETS}.")
   _BATCH = flags.DEFINE_integer("batch", 64, "Batch size.")
   _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed calls (median).")
   _TORCH = flags.DEFINE_bool("torch", True, "Also PyTorch, if it imports.")

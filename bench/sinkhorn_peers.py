@@ -74,7 +74,7 @@ _NS = flags.DEFINE_list("ns", ["512", "2048"], "Batch sizes n.")
 _DS = flags.DEFINE_list("ds", ["64"], "Feature dimensions d.")
 _ITERS = flags.DEFINE_integer("iterations", 50, "Fixed Sinkhorn iterations K.")
 _IMPLS = flags.DEFINE_list("impls", ["ours", "ours_ott", "ott", "pot_np",
-                                     "pot_jax"],
+                                     "pot_jax", "geomloss"],
                            f"Implementations, of {IMPLS}.")
 _MODES = flags.DEFINE_list("modes", ["value", "grad"], "value | grad.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed calls (median).")
