@@ -18,6 +18,9 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
       prefix="otgan_jax_tests_xla_cache_")
   atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"],
                   ignore_errors=True)
+# Cache every compilation, not only those over a second (JAX's default): the
+# xdist workers and the subprocesses compile the same small programs again.
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 # TensorFlow (used only by TFDS) must not grab accelerators or spam the log.
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
