@@ -63,13 +63,7 @@ CIFAR = data_base.DatasetInfo("cifar10", (32, 32, 3), 0, 255, 50_000, 10)
 
 
 def _median(fn, *args, repeats=3):
-  jax.block_until_ready(fn(*args))
-  times = []
-  for _ in range(repeats):
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    times.append(time.perf_counter() - t0)
-  return float(np.median(times))
+  return limits_lib.median_time(fn, *args, repeats=repeats)
 
 
 def _features(n, d, seed=0):

@@ -71,6 +71,18 @@ def best_time(fn, *args, repeats: int) -> float:
   return best
 
 
+def median_time(fn, *args, repeats: int) -> float:
+  """Median wall time of `fn(*args)` (blocked until ready) after one warm-up
+  (a typical call, where `best_time` gives the peak)."""
+  jax.block_until_ready(fn(*args))
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    times.append(time.perf_counter() - t0)
+  return float(np.median(times))
+
+
 def measure(*, matmul_size: int, elements: int, exp_elements: int,
             repeats: int) -> dict[str, float]:
   m = matmul_size

@@ -23,7 +23,6 @@ bench/limits.py's JSON (--limits). Prints the table.
 
 import os
 import sys
-import time
 
 from absl import app
 from absl import flags
@@ -46,14 +45,8 @@ EPSILON = 0.002
 PROBLEMS = 6
 
 
-def _median_ms(fn, *args, repeats=5):
-  jax.block_until_ready(fn(*args))
-  times = []
-  for _ in range(repeats):
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    times.append(time.perf_counter() - t0)
-  return 1e3 * float(np.median(times))
+def _median_ms(fn, *args):
+  return 1e3 * limits_lib.median_time(fn, *args, repeats=5)
 
 
 def measure(n):
