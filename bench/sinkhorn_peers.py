@@ -13,10 +13,12 @@ count (no early stopping), and returns
 `W = sum_ij P_ij C_ij`:
 
 - `ours`: `otgan_jax.losses.minibatch_energy_distance(..., num_iterations=K,
-  threshold=None)`, i.e. `losses.sinkhorn`'s one-pass loop over the six
-  stacked cost matrices (plans held constant);
+  threshold=None)`, i.e. `losses.sinkhorn`'s stabilised-scaling loop over
+  the six stacked cost matrices (a matrix-vector product per half-iteration
+  on an absorbed kernel, log-domain halves only where its check asks; plans
+  held constant);
 - `ours_ott`: the same function with `solver="ott"`: ott-jax's solver on the
-  six stacked matrices under `vmap` (our implementation before the one-pass
+  six stacked matrices under `vmap` (our implementation before our own
   loop, kept as the oracle);
 - `ott`: ott-jax's `linear.solve` called once per pair on a cosine
   `PointCloud`, `min_iterations = max_iterations = K`, lse mode, the same
@@ -33,17 +35,19 @@ count (no early stopping), and returns
   import). It anneals epsilon and has no fixed-count mode, so its iteration
   count is set through `scaling` (`geomloss_schedule`): K (at least 10)
   against its shortest schedule, 5. Each of its iterations is two
-  log-sum-exps (two passes each, torch's `logsumexp`), like ours; value and
+  log-sum-exps (two passes each, torch's `logsumexp`); value and
   gradient (torch autograd through its last iteration).
 
 Modes: `value` (the loss) and `grad` (value and gradient with respect to all
 four batches; not for POT). "per it" is the time of K iterations minus
 the time of 1 iteration, divided by K - 1 (GeomLoss: its two counts, shown
 in the "its" column): the loop alone, without the cost
-matrices and the gradient. The floor of one iteration is
-`2 * 6 * n^2 / exp_per_s` (two log-sum-exp passes over the six `n x n`
-matrices, one exp per entry each) with `exp_per_s` from bench/limits.py's
-JSON (--limits). Prints a markdown table, writes it (--md) and JSON (--out).
+matrices and the gradient. Two floors of one iteration, from
+bench/limits.py's JSON (--limits): the exp floor `2 * 6 * n^2 / exp_per_s`
+(two log-sum-exp passes over the six `n x n` matrices, one exp per entry
+each: a log-domain iteration's bound on CPU) and the read floor
+`2 * 6 * n^2 * 4 / read_bytes_per_s` (each float32 entry read twice: the
+bound of a scaling iteration, ours). Prints a markdown table, writes it (--md) and JSON (--out).
 """
 
 import json
@@ -275,17 +279,20 @@ def table(rows, iters):
   lines = [f"K = {iters} fixed iterations, six n x n problems, cosine cost, "
            f"epsilon {EPSILON}.", "",
            "| n | d | impl | mode | its | total K it (s) | 1 it (s) | "
-           "per it (ms) | floor per it (ms) | per it / floor | vs ours | "
-           "value |",
-           "|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "per it (ms) | exp floor (ms) | / exp floor | read floor (ms) | "
+           "/ read floor | vs ours | value |",
+           "|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+           "---:|"]
   ours = {(r["n"], r["d"], r["mode"]): r for r in rows
           if r["impl"] == "ours" and "per_it_s" in r}
   for r in rows:
     if "skipped" in r:
       lines.append(f"| {r['n']} | {r['d']} | {r['impl']} | {r['mode']} | "
-                   f"| skipped: {r['skipped']} | | | | | | |")
+                   f"| skipped: {r['skipped']} | | | | | | | | |")
       continue
-    floor = r.get("floor_s")
+    floor, read = r.get("floor_s"), r.get("read_floor_s")
+    fmt = lambda v: "-" if v is None else format(1e3 * v, ".2f")
+    share = lambda v: "-" if v is None else format(r["per_it_s"] / v, ".2f")
     base = ours.get((r["n"], r["d"], r["mode"]))
     rel = (f"{r['per_it_s'] / base['per_it_s']:.2f}" if base and
            base["per_it_s"] > 0 else "-")
@@ -293,8 +300,7 @@ def table(rows, iters):
         f"| {r['n']} | {r['d']} | {r['impl']} | {r['mode']} | "
         f"{r.get('k_hi', iters)}/{r.get('k_lo', 1)} | {r['t_k']:.3f} "
         f"| {r['t_1']:.3f} | {1e3 * r['per_it_s']:.2f} | "
-        f"{'-' if floor is None else format(1e3 * floor, '.2f')} | "
-        f"{'-' if floor is None else format(r['per_it_s'] / floor, '.2f')} | "
+        f"{fmt(floor)} | {share(floor)} | {fmt(read)} | {share(read)} | "
         f"{rel} | {r['value']:.5f} |")
   return "\n".join(lines)
 
@@ -308,6 +314,8 @@ def main(argv):
   repeats = 1 if tiny else _REPEATS.value
   saved = limits_lib.load_limits(_LIMITS.value)
   exp_per_s = saved["limits"]["exp_per_s_xla"] if saved else None
+  read_per_s = (saved["limits"]["bandwidth_bytes_per_s_xla_read"] if saved
+                else None)
   if exp_per_s is None:
     print(f"no {_LIMITS.value}: run bench/limits.py first for the floor")
   rows = []
@@ -329,6 +337,7 @@ def main(argv):
             row.update(result)
             if exp_per_s:
               row["floor_s"] = 2 * 6 * n * n / exp_per_s
+              row["read_floor_s"] = 2 * 6 * n * n * 4 / read_per_s
           rows.append(row)
           print(row, flush=True)
   md = table(rows, iters)

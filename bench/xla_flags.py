@@ -8,7 +8,7 @@ Each setting (a set of `XLA_FLAGS`, which XLA reads once, when the backend
 starts) runs in its own child process with the same workloads:
 
 - `sinkhorn`: value and gradient of `losses.minibatch_energy_distance`
-  (our one-pass Sinkhorn loop), n = 2048, d = 64, 20 fixed iterations;
+  (our Sinkhorn loop), n = 2048, d = 64, 20 fixed iterations;
 - `critic_train`, `generator_train`: configs/otgan_cifar10.py's critic and
   generator, value and gradient with respect to the parameters, batch 16;
 - `assign_train`: configs/assignment_mnist.py's generator, the same, batch 64;

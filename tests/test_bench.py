@@ -63,6 +63,7 @@ def test_limits_and_sinkhorn_peers_benches_run_on_tiny_sizes(tmp_path):
   assert {r["impl"] for r in done} == {"ours", "ours_ott", "ott", "pot_np"}
   for r in done:
     assert r["t_k"] > 0 and r["per_it_s"] >= 0 and r["floor_s"] > 0, r
+    assert r["read_floor_s"] > 0, r
   # The same problem, the same fixed 5 iterations: the same value. (Before
   # losses.inner_iterations, ott ran whole blocks of 10: none at all here,
   # an all-zero plan and a loss of exactly 0 for ours and ott.)
@@ -133,7 +134,7 @@ def test_sinkhorn_passes_bench_times_every_pass(tmp_path):
   limits = tmp_path / "limits.json"
   _run("bench/limits.py", "--tiny", f"--out={limits}")
   stdout = _run("bench/sinkhorn_passes.py", "--n=32", f"--limits={limits}")
-  for name in ("row half", "col half", "col half on transposed", "raw row",
-               "raw col", "exp-sum rows"):
+  for name in ("scaling col", "scaling row", "log-domain col",
+               "log-domain row", "exp-sum rows", "sum rows"):
     assert f"| {name} |" in stdout, stdout
-  assert "floor per half-iteration -" not in stdout
+  assert "floor -" not in stdout, stdout

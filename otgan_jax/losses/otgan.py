@@ -2,11 +2,13 @@
 
 The costs come from ott-jax point-cloud geometries. The transport plans come,
 for a fixed iteration count (the paper's setting, `threshold=None`), from
-`losses.sinkhorn`'s one-pass log-domain loop over the stacked cost matrices
-(about twice as fast as ott-jax on CPU, bench/sinkhorn_peers.py; the same
-iterates), and otherwise (`threshold` set, or `solver="ott"`) from ott-jax's
-log-domain Sinkhorn, the pairs solved together under `vmap`. The plans are held constant when
-differentiating (envelope theorem): the gradient of
+`losses.sinkhorn`'s stabilised-scaling loop over the stacked cost matrices
+(the same iterates as a log-domain loop; a matrix-vector product per
+half-iteration instead of an exp per entry; bench/sinkhorn_peers.py times it
+beside ott-jax), and otherwise (`threshold` set, or `solver="ott"`) from
+ott-jax's log-domain Sinkhorn, the pairs solved together under `vmap`. The
+plans are held constant when differentiating (envelope theorem): the
+gradient of
 `W(a, b) = sum_ij P_ij C_ij` flows through the cost matrix `C` only.
 """
 

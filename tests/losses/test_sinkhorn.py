@@ -1,9 +1,11 @@
-"""losses.sinkhorn: the one-pass fixed-count loop against ott-jax (oracle)."""
+"""losses.sinkhorn: the stabilised-scaling fixed-count loop against ott-jax
+(oracle) and the textbook log-domain loop."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy import special
 
 from otgan_jax import losses
 from otgan_jax.losses import otgan as otgan_loss
@@ -37,37 +39,67 @@ def test_plans_equal_ott_at_a_fixed_count(eps, iters):
   np.testing.assert_allclose(errs, own, rtol=1e-5)
 
 
-def test_one_pass_is_taken_once_potentials_settle_and_equals_two_pass():
-  # After some iterations the potential-predicted stabiliser keeps every
-  # one-pass sum inside the safe band, so the fast branch is the one taken;
-  # its result equals the exact two-pass log-sum-exp.
+def _log_domain_f64(costs, eps, iters):
+  """The textbook log-domain loop in float64 numpy, as a reference."""
+  s = -np.asarray(costs, np.float64) / eps
+  n, m = s.shape[1:]
+  u, v = np.zeros(s.shape[:2]), np.zeros((s.shape[0], m))
+  for _ in range(iters):
+    v = -np.log(m) - special.logsumexp(s + u[:, :, None], axis=1)
+    u = -np.log(n) - special.logsumexp(s + v[:, None, :], axis=2)
+  return u, v
+
+
+@pytest.mark.parametrize("eps,iters,tight", [
+    (0.002, 1, False), (0.002, 60, False), (1e-4, 40, False),
+    (0.002, 60, True)])
+def test_potentials_equal_the_float64_log_domain_loop(eps, iters, tight,
+                                                      monkeypatch):
+  # Scaling halves on an absorbed kernel give the log-domain iterates, closer
+  # to float64 than a float32 log-domain loop (whose exps of ~1e3-sized
+  # exponents lose ~6e-6 relative; this loop exponentiates once per
+  # absorption). With a tight check ("tight": sums must stay within 1e3 of
+  # the scalings' scale) most halves run in the log domain and re-absorb,
+  # and the result is the same.
+  if tight:
+    monkeypatch.setattr(sinkhorn, "REL_TINY", 1e-3)
+    monkeypatch.setattr(sinkhorn, "HUGE", 1e3)
+  costs = _costs(n=48, m=32, d=16)
+  sol = jax.jit(lambda c: sinkhorn.solve(c, eps, iters))(costs)
+  u, v = sol.potentials()
+  want_u, want_v = _log_domain_f64(costs, eps, iters)
+  scale = float(np.max(np.abs(want_u)))
+  np.testing.assert_allclose(u, want_u, rtol=0, atol=1e-6 * scale)
+  np.testing.assert_allclose(v, want_v, rtol=0, atol=1e-6 * scale)
+  assert int(sol.halves) == 2 * iters
+  assert 1 <= int(sol.log_domain_halves) <= 2 * iters
+  if tight:
+    assert int(sol.log_domain_halves) > 20, int(sol.log_domain_halves)
+
+
+def test_scaling_halves_carry_the_loop_once_potentials_settle():
+  # At OT-GAN's epsilon the first halves run in the log domain (from zero
+  # potentials every exp underflows) and a handful of absorptions cover the
+  # rest: the loop is matrix-vector products, not exps.
   costs = _costs(n=64, m=64, d=16)
-  eps = 0.002
-  u, v = sinkhorn.sinkhorn_potentials(costs, eps, 40)
-  scaled = -costs / eps
-  log_a = -jnp.log(64.0)
-  shift = log_a - u
-  sums = jnp.sum(jnp.exp(scaled + v[:, None, :] - shift[:, :, None]), axis=2)
-  assert bool(jnp.all((sums >= sinkhorn.SAFE_LOW) & (sums <= sinkhorn.SAFE_HIGH)))
-  one_pass = sinkhorn._half(scaled, v, u, log_a, axis=2)
-  exact = log_a - sinkhorn._lse_two_pass(scaled + v[:, None, :], axis=2)
-  np.testing.assert_allclose(one_pass, exact, rtol=1e-5, atol=1e-3)
+  sol = sinkhorn.solve(costs, 0.002, 200)
+  assert 1 <= int(sol.log_domain_halves) <= 12, int(sol.log_domain_halves)
+  assert float(jnp.max(sol.kernel)) <= 1.0
+  plans = sol.plans()
+  np.testing.assert_allclose(plans.sum(2), 1 / 64, rtol=1e-4)
 
 
-def test_first_iteration_falls_back_to_two_pass():
-  # From zero potentials the predicted stabiliser is far off (cosine costs
-  # over 0.002 underflow every term): the sums leave the band, the exact
-  # branch runs, and the result is finite and equals the reference.
-  costs = _costs()
-  scaled = -costs / 0.002
-  u0 = jnp.zeros(costs.shape[:2])
-  v0 = jnp.zeros((costs.shape[0], costs.shape[2]))
-  sums = jnp.sum(jnp.exp(scaled + u0[:, :, None] - (-jnp.log(40.0))), axis=1)
-  assert not bool(jnp.all(sums >= sinkhorn.SAFE_LOW))
-  v1 = sinkhorn._half(scaled, u0, v0, -jnp.log(40.0), axis=1)
-  exact = -jnp.log(40.0) - sinkhorn._lse_two_pass(scaled + u0[:, :, None], 1)
-  assert bool(jnp.all(jnp.isfinite(v1)))
-  np.testing.assert_allclose(v1, exact, rtol=1e-6)
+def test_the_check_rejects_sums_that_lose_precision_or_overflow():
+  other = jnp.full((1, 4), 0.25)
+  ok = lambda sums: bool(sinkhorn._accept(jnp.asarray([sums]), other, 0.25))
+  assert ok([1.0, 1e-3, 1e-20, 5.0])
+  assert not ok([1.0, 1.0, 1e-25, 1.0])            # below REL_TINY * |s|_1
+  assert not ok([1.0, 1.0, 0.0, 1.0])              # every kernel entry flushed
+  assert not ok([1.0, 1.0, 0.25 * 2e30, 1.0])      # the scaling underflows
+  assert not ok([1.0, jnp.nan, 1.0, 1.0])
+  assert not ok([1.0, jnp.inf, 1.0, 1.0])
+  with pytest.raises(ValueError, match="at least 1"):
+    sinkhorn.solve(_costs(), 0.002, 0)
 
 
 def test_solvers_agree_on_the_loss_and_bad_solver_raises():
