@@ -69,8 +69,10 @@ def run_module(*args, check=True, timeout=600):
   """`python -m <args>` from the repository root, output captured."""
   import subprocess  # pylint: disable=g-import-not-at-top
   import sys  # pylint: disable=g-import-not-at-top
+  import child_processes  # pylint: disable=g-import-not-at-top
   proc = subprocess.run([sys.executable, "-m", *args], cwd=str(_REPO_ROOT),
-                        capture_output=True, text=True, timeout=timeout)
+                        env=child_processes.child_env(), capture_output=True,
+                        text=True, timeout=timeout)
   if check and proc.returncode:
     raise AssertionError(f"{args} failed:\n{proc.stderr[-4000:]}")
   return proc

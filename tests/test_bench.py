@@ -5,12 +5,13 @@ import math
 import os
 import subprocess
 import sys
+import child_processes  # tests/child_processes.py
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _run(*args):
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  env = child_processes.child_env(JAX_PLATFORMS="cpu")
   out = subprocess.run([sys.executable, *args], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=600)
   assert out.returncode == 0, out.stderr[-4000:]

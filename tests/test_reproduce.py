@@ -15,6 +15,7 @@ from otgan_jax.reproduce import Check
 from otgan_jax.reproduce import Claim
 from otgan_jax.reproduce import Run
 from otgan_jax.reproduce import Suite
+import child_processes  # tests/child_processes.py
 
 
 def _keys(c, prefix=""):
@@ -158,7 +159,7 @@ def test_a_spawned_run_pins_itself_to_its_cpus():
   out = subprocess.run(
       [sys.executable, "-c", "import os; from otgan_jax import reproduce; "
        "reproduce.pin_to_cpus(); print(sorted(os.sched_getaffinity(0)))"],
-      env=dict(os.environ, **{reproduce.CPUS_ENV: str(cpu)}),
+      env=child_processes.child_env(**{reproduce.CPUS_ENV: str(cpu)}),
       capture_output=True, text=True, check=True, timeout=120,
       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
   assert out.stdout.strip().splitlines()[-1] == f"[{cpu}]"

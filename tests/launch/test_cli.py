@@ -6,6 +6,8 @@ import sys
 
 import numpy as np
 
+import child_processes  # tests/child_processes.py
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
 
@@ -78,7 +80,8 @@ def test_sigterm_saves_a_checkpoint_and_the_run_resumes(tmp_path, cli):
       [sys.executable, "-m", "launch.train", "--config=configs/test.py",
        f"--workdir={workdir}", "--config.total_steps=100000",
        "--config.log_every_steps=1", "--config.ckpt.every_steps=100000"],
-      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+      cwd=ROOT, env=child_processes.child_env(), stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE, text=True)
   metrics = workdir / "metrics.jsonl"
   deadline = time.time() + 300
   while time.time() < deadline and not (metrics.exists()

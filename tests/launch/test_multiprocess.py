@@ -15,6 +15,7 @@ from configs import test as test_config
 from otgan_jax import checkpointing
 from otgan_jax import experiment
 from otgan_jax import train
+import child_processes  # tests/child_processes.py
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
@@ -29,8 +30,9 @@ def _free_port() -> int:
 def _launch_two(workdir, local_devices, *flags):
   """Starts launch.train as processes 0 and 1 of one run on localhost."""
   port = _free_port()
-  env = dict(os.environ, JAX_PLATFORMS="cpu",
-             XLA_FLAGS=f"--xla_force_host_platform_device_count={local_devices}")
+  env = child_processes.child_env(
+      JAX_PLATFORMS="cpu",
+      XLA_FLAGS=f"--xla_force_host_platform_device_count={local_devices}")
   return [subprocess.Popen(
       [sys.executable, "-m", "launch.train", f"--workdir={workdir}",
        f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2",

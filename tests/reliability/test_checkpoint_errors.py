@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from otgan_jax import checkpointing
+import child_processes  # tests/child_processes.py
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
@@ -174,8 +175,9 @@ _REAL_FAILURE = textwrap.dedent("""
 
 def test_a_real_write_failure_is_one_error_and_exits_cleanly(tmp_path):
   workdir = str(tmp_path / "run")
-  env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="",
-             PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+  env = child_processes.child_env(
+      JAX_PLATFORMS="cpu", XLA_FLAGS="",
+      PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
   proc = subprocess.run([sys.executable, "-c", _REAL_FAILURE, workdir],
                         cwd=ROOT, env=env, capture_output=True, text=True,
                         timeout=300, check=False)
@@ -261,8 +263,9 @@ _TRUNCATED_RESTORE = textwrap.dedent("""
 
 
 def test_a_failed_restore_leaves_no_tracebacks_at_exit(tmp_path):
-  env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="",
-             PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+  env = child_processes.child_env(
+      JAX_PLATFORMS="cpu", XLA_FLAGS="",
+      PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
   proc = subprocess.run(
       [sys.executable, "-c", _TRUNCATED_RESTORE, str(tmp_path / "run")],
       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,

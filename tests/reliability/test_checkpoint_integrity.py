@@ -21,6 +21,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from otgan_jax import checkpointing
+import child_processes  # tests/child_processes.py
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
@@ -421,9 +422,10 @@ def test_two_processes_agree_on_the_fingerprint_and_the_fallback(tmp_path):
   values = _NS["values"]()
   reference = checkpointing.fingerprint(
       {k: jnp.asarray(v) for k, v in values.items()})
-  env = dict(os.environ, JAX_PLATFORMS="cpu",
-             XLA_FLAGS="--xla_force_host_platform_device_count=2",
-             PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+  env = child_processes.child_env(
+      JAX_PLATFORMS="cpu",
+      XLA_FLAGS="--xla_force_host_platform_device_count=2",
+      PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
   port, workdir = _free_port(), str(tmp_path / "run")
   procs = [subprocess.Popen(
       [sys.executable, "-c", _TWO_PROCESSES, str(port), str(i), workdir],

@@ -18,11 +18,13 @@ import pytest
 
 from configs import test as test_config
 from otgan_jax import train
+import child_processes  # tests/child_processes.py
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
-ENV = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1",
-           JAX_PLATFORMS="cpu")
+ENV = child_processes.child_env(
+    XLA_FLAGS="--xla_force_host_platform_device_count=1",
+    JAX_PLATFORMS="cpu")
 
 
 def _train_command(workdir, *flags):

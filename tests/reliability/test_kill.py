@@ -15,6 +15,7 @@ import sys
 import time
 
 import pytest
+import child_processes  # tests/child_processes.py
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
@@ -22,8 +23,9 @@ TOTAL = 200
 # One CPU device: hundreds of steps of 8 fake devices on 2 cores can starve
 # XLA:CPU's collective rendezvous (it aborts after 40 s); the sharded path
 # has its own tests.
-ENV = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1",
-           JAX_PLATFORMS="cpu")
+ENV = child_processes.child_env(
+    XLA_FLAGS="--xla_force_host_platform_device_count=1",
+    JAX_PLATFORMS="cpu")
 
 
 def _command(workdir, every):

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from otgan_jax.data import pipeline
+import child_processes  # tests/child_processes.py
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
@@ -58,8 +59,9 @@ Source, make = _NS["Source"], _NS["make"]
 
 def _run_script(body: str, timeout: float = 60, **popen):
   """Runs the prelude plus `body` in a fresh Python; returns the process."""
-  env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="",
-             PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+  env = child_processes.child_env(
+      JAX_PLATFORMS="cpu", XLA_FLAGS="",
+      PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
   return subprocess.Popen(
       [sys.executable, "-c", _PRELUDE + textwrap.dedent(body)], cwd=ROOT,
       env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -11,6 +11,7 @@ import textwrap
 import pytest
 
 from otgan_jax import workdir_lock
+import child_processes  # tests/child_processes.py
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
@@ -26,8 +27,8 @@ _HOLD = textwrap.dedent("""
 
 
 def _python(code, *args, **popen):
-  env = dict(os.environ,
-             PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+  env = child_processes.child_env(
+      PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
   return subprocess.Popen([sys.executable, "-c", code, *map(str, args)],
                           cwd=ROOT, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True, **popen)
