@@ -9,8 +9,9 @@ after that many seconds):
 1. `sinkhorn`: time per Sinkhorn iteration of OT-GAN's loss (six n x n
    problems, cosine cost, epsilon 0.002) at n = 4000 and 8000: (time of K
    iterations - time of K0) / (K - K0), value only. Its floor: each iteration
-   reads every cost entry twice (two log-sum-exp passes), 2 * 6 * n^2 * 4
-   bytes at the read bandwidth of bench/limits.py's JSON (--limits).
+   reads every kernel entry twice (two scaling halves; a log-domain loop
+   reads the costs as often), 2 * 6 * n^2 * 4 bytes at the read bandwidth of
+   bench/limits.py's JSON (--limits).
 2. `loss_grad`: value and gradient of the loss at n = 4000, d = 32768 (the
    paper's critic features), 500 iterations.
 3. `step`: configs/otgan_cifar10.py's train step (1 critic + 3 generator
