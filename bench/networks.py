@@ -8,7 +8,9 @@ Nets (the shipped configs' architectures, real initialisations):
 - `otgan_critic`: configs/otgan_cifar10.py's critic, [B, 32, 32, 3] ->
   32768 l2-normalised features (four 5x5 weight-normalised convs, CReLU);
 - `otgan_generator`: its generator, z [B, 100] -> [B, 32, 32, 3] (dense,
-  GLU, three x2 nearest upsamplings with 5x5 convs and GLU, tanh);
+  GLU, three x2 nearest upsamplings with 5x5 convs and GLU, tanh); ours
+  runs each upsampling and conv as one sub-pixel conv
+  (fastconv.upsampled_conv2d), the torch row upsamples then convolves;
 - `assign_generator`: configs/assignment_mnist.py's generator, z [B, 250]
   -> [B, 32, 32, 1] (dense, layer norm, three 5x5 stride-2 transposed
   convs); ours runs them in sub-pixel form (models/transposed.py), and
@@ -25,8 +27,10 @@ Modes: `fwd` (the output) and `train` (value and gradient of
 not for `inception`).
 GFLOP/s is XLA's own flop count of our compiled program over the time (the
 same count is used for the PyTorch row, so the two GFLOP/s compare as
-throughputs); "% peak" is that over the f32 matmul peak of bench/limits.py's
-JSON (--limits).
+throughputs; for the OT-GAN generator, whose sub-pixel form does 0.36x
+the convolution flops of torch's upsample-then-convolve, the torch row's
+figure counts our flops, not its own); "% peak" is that over the f32 matmul peak of
+bench/limits.py's JSON (--limits).
 
 PyTorch (optional, bench only; `torch` must import, e.g. in a separate
 virtual environment with this repository on the path): the same

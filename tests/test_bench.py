@@ -139,3 +139,24 @@ def test_sinkhorn_passes_bench_times_every_pass(tmp_path):
                "log-domain row", "exp-sum rows", "sum rows"):
     assert f"| {name} |" in stdout, stdout
   assert "floor -" not in stdout, stdout
+
+
+def test_conv_passes_bench_times_every_layer_and_pass(tmp_path):
+  # PyTorch rows are optional (no torch here); --nofull skips the whole
+  # training passes to keep this short.
+  out, md = tmp_path / "conv_passes.json", tmp_path / "conv_passes.md"
+  _run("bench/conv_passes.py", "--tiny", "--nofull", f"--out={out}",
+       f"--md={md}")
+  rows = json.loads(out.read_text())["rows"]
+  timed = {(r["net"], r["pass"], r["impl"]) for r in rows}
+  for net in ("otgan_generator", "assign_generator"):
+    for name in ("fwd", "dx", "dk"):
+      for impl in ("ours", "xla"):
+        assert (net, name, impl) in timed, (net, name, impl)
+  for r in rows:
+    assert r["seconds"] > 0 and r["gflops"] > 0, r
+    if r["impl"] != "ours":  # the same layer, the same values
+      assert r["max_abs_diff"] <= 1e-3 * max(r["max_abs_ours"], 1.0), r
+  text = md.read_text()
+  assert "| otgan_generator | conv_0 |" in text
+  assert "| assign_generator | deconv_out |" in text

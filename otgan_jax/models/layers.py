@@ -157,6 +157,9 @@ class WNConv(_WeightNormBase):
     init_scale: per-channel output standard deviation on the init batch.
     eps: added to the init-batch variance before the square root.
     dtype: computation dtype (parameters stay float32).
+    upsample: convolve the input upsampled 2x by nearest neighbour
+      (`upsample_nearest_2x` then this layer, same parameters), computed
+      without the upsampled map (`fastconv.upsampled_conv2d`); stride 1.
   """
 
   features: int
@@ -165,6 +168,7 @@ class WNConv(_WeightNormBase):
   init_scale: float = 1.0
   eps: float = 1e-6
   dtype: Any = jnp.float32
+  upsample: bool = False
 
   def _pair(self, value: Union[int, Sequence[int]]) -> Tuple[int, int]:
     if isinstance(value, int):
@@ -179,6 +183,11 @@ class WNConv(_WeightNormBase):
 
   def _linear(self, x: Array, kernel: Array) -> Array:
     # XLA's convolution with a fast kernel gradient (see fastconv).
+    if self.upsample:
+      if self._pair(self.strides) != (1, 1):
+        raise ValueError('WNConv(upsample=True) needs stride 1, got '
+                         f'{self.strides}.')
+      return fastconv.upsampled_conv2d(x, kernel)
     return fastconv.conv2d(x, kernel.astype(x.dtype),
                            self._pair(self.strides), 'SAME')
 
@@ -191,7 +200,8 @@ class WNConv(_WeightNormBase):
         taken over batch, height and width.
 
     Returns:
-      [batch, ceil(height / stride_h), ceil(width / stride_w), features].
+      [batch, ceil(height / stride_h), ceil(width / stride_w), features]
+      ([batch, 2 height, 2 width, features] with `upsample`).
     """
     if x.ndim != 4:
       raise ValueError(f'WNConv expects NHWC input, got shape {x.shape}.')

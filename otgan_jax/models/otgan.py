@@ -158,8 +158,10 @@ class Generator(nn.Module):
     h = layers.glu(h)
     h = h.reshape(batch, base, base, widths[0])
     for i, width in enumerate(widths[1:]):
-      h = layers.upsample_nearest_2x(h)
-      h = layers.WNConv(2 * width, _KERNEL_SIZE, dtype=dt, name=f'conv_{i}')(h)
+      # Nearest 2x upsampling, then the conv, in one (fastconv's sub-pixel
+      # form: 36 instead of 100 multiply-adds per pixel and channel).
+      h = layers.WNConv(2 * width, _KERNEL_SIZE, dtype=dt, upsample=True,
+                        name=f'conv_{i}')(h)
       h = layers.glu(h)
     h = layers.WNConv(
         self.out_channels,

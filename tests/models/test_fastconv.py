@@ -15,8 +15,15 @@ CASES = [(8, 8, 5, 1, "SAME"), (8, 8, 5, 2, "SAME"), (7, 9, 5, 2, "SAME"),
          (8, 6, 3, 2, ((1, 0), (2, 1)))]
 
 
+@pytest.mark.parametrize("min_tap_channels", [0, None],
+                         ids=["per_tap", "default"])
 @pytest.mark.parametrize("case", CASES, ids=str)
-def test_values_and_both_gradients_equal_xla(case):
+def test_values_and_both_gradients_equal_xla(case, min_tap_channels,
+                                             monkeypatch):
+  # Both kernel gradients: the per-tap products (forced for these thin test
+  # layers) and XLA's own (the default below MIN_TAP_CHANNELS).
+  if min_tap_channels is not None:
+    monkeypatch.setattr(fastconv, "MIN_TAP_CHANNELS", min_tap_channels)
   h, w, k, s, padding = case
   x = jax.random.normal(jax.random.key(0), (2, h, w, 3))
   kernel = jax.random.normal(jax.random.key(1), (k, k, 3, 4))
@@ -44,3 +51,42 @@ def test_strided_input_gradient_avoids_the_zero_dilated_convolution():
   hlo = jax.jit(jax.grad(lambda x, k: jnp.sum(fastconv.conv2d(
       x, k, (2, 2)) ** 2), (0, 1))).lower(x, kernel).as_text()
   assert "lhs_dilate = [2, 2]" not in hlo
+
+
+# (height, width, kh, kw): the generator's 5x5 blocks, odd, even and 1-tap
+# kernels, non-square maps.
+UPSAMPLED = [(4, 4, 5, 5), (3, 5, 5, 5), (4, 3, 3, 3), (3, 3, 4, 2),
+             (2, 2, 1, 1), (5, 4, 7, 5)]
+
+
+@pytest.mark.parametrize("case", UPSAMPLED, ids=str)
+def test_upsampled_conv_equals_upsample_then_convolve(case):
+  h, w, kh, kw = case
+  x = jax.random.normal(jax.random.key(0), (2, h, w, 3))
+  kernel = jax.random.normal(jax.random.key(1), (kh, kw, 3, 4))
+
+  def ref(x, kernel):
+    up = jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+    return jax.lax.conv_general_dilated(
+        up, kernel, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+  want = ref(x, kernel)
+  got = fastconv.upsampled_conv2d(x, kernel)
+  assert got.shape == (2, 2 * h, 2 * w, 4)
+  np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
+  weights = jax.random.normal(jax.random.key(2), want.shape)
+  for grads in zip(*(jax.grad(lambda x, kk, f=f: jnp.sum(f(x, kk) * weights),
+                              (0, 1))(x, kernel)
+                     for f in (ref, fastconv.upsampled_conv2d))):
+    np.testing.assert_allclose(grads[1], grads[0], atol=5e-5, rtol=1e-5)
+
+
+def test_upsampled_conv_in_bfloat16_stays_close_and_keeps_the_dtype():
+  x = jax.random.normal(jax.random.key(0), (2, 4, 4, 8))
+  kernel = jax.random.normal(jax.random.key(1), (5, 5, 8, 4))
+  want = fastconv.upsampled_conv2d(x, kernel)
+  got = fastconv.upsampled_conv2d(x.astype(jnp.bfloat16),
+                                  kernel.astype(jnp.bfloat16))
+  assert got.dtype == jnp.bfloat16
+  scale = float(jnp.max(jnp.abs(want)))
+  assert float(jnp.max(jnp.abs(got.astype(jnp.float32) - want))) < 0.03 * scale

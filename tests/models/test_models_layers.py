@@ -118,3 +118,21 @@ def test_init_depends_on_init_batch():
 def test_wn_conv_rejects_non_image_input():
   with pytest.raises(ValueError):
     layers.WNConv(4).init(jax.random.key(0), jnp.ones((2, 8, 3)))
+
+
+def test_wn_conv_upsample_equals_upsampling_first():
+  # Same parameters (names, shapes, data-dependent init) and outputs as
+  # upsample_nearest_2x followed by the plain layer.
+  x = jax.random.normal(jax.random.key(0), (4, 4, 4, 6))
+  fused = layers.WNConv(8, 5, init_scale=0.5, upsample=True)
+  plain = layers.WNConv(8, 5, init_scale=0.5)
+  up = layers.upsample_nearest_2x(x)
+  p_fused = fused.init(jax.random.key(1), x)
+  p_plain = plain.init(jax.random.key(1), up)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5,
+                                                       rtol=1e-5),
+               p_fused, p_plain)
+  np.testing.assert_allclose(fused.apply(p_plain, x), plain.apply(p_plain, up),
+                             atol=1e-5, rtol=1e-5)
+  with pytest.raises(ValueError, match='stride 1'):
+    layers.WNConv(8, 5, strides=2, upsample=True).init(jax.random.key(1), x)
