@@ -43,6 +43,11 @@ its kernel gradient, products over the padded border too). "% peak" is
 over the f32 matmul peak of bench/limits.py's JSON (--limits; blank
 without it).
 
+With --dk_sweep=BxHxCINxCOUTxS,... (5x5 'SAME' convs on random data), the
+kernel gradient alone is timed both ways fastconv can take it, per-tap
+products (forced) and XLA's own, for the shapes given: the evidence behind
+`fastconv.MIN_TAP_CHANNELS`.
+
 With --full, each net's whole training pass (bench/networks.py's `train`
 mode: value and parameter gradient) is timed too, and the summary shows
 the non-convolution remainder: full pass minus the sum of every layer's
@@ -86,6 +91,8 @@ if __name__ == "__main__":
   _TORCH = flags.DEFINE_bool("torch", True, "Also PyTorch, if it imports.")
   _FULL = flags.DEFINE_bool("full", True, "Also each net's training pass.")
   _TINY = flags.DEFINE_bool("tiny", False, "Narrow nets, batch 4, 1 repeat.")
+  _DK_SWEEP = flags.DEFINE_list(
+      "dk_sweep", [], "Shapes BxHxCINxCOUTxS: per-tap vs XLA kernel gradient.")
   _LIMITS = flags.DEFINE_string("limits", limits_lib.DEFAULT_OUT,
                                 "bench/limits.py's JSON (matmul peak).")
   _OUT = flags.DEFINE_string("out", "bench/out/conv_passes.json", "JSON.")
@@ -327,6 +334,36 @@ def measure_net(net, batch, tiny, repeats, slow_s, torch, peak, full):
   return rows, summary
 
 
+def dk_sweep(shapes, repeats, slow_s):
+  """Rows of the kernel gradient of 5x5 'SAME' convs, per tap against XLA's
+  own, for shapes 'BxHxCINxCOUTxS'."""
+  rows = []
+  saved = fastconv.MIN_TAP_CHANNELS
+  for text in shapes:
+    b, h, c_in, c_out, s = (int(v) for v in text.split("x"))
+    x = jax.random.normal(jax.random.key(0), (b, h, h, c_in))
+    k = 0.05 * jax.random.normal(jax.random.key(1), (5, 5, c_in, c_out))
+    out = jax.eval_shape(lambda x, k: fastconv.conv2d(x, k, (s, s)), x, k)
+    dy = jax.random.normal(jax.random.key(2), out.shape)
+    times = {}
+    for impl, threshold in (("per_tap", 0), ("xla", 10**9)):
+      fastconv.MIN_TAP_CHANNELS = threshold
+      try:  # The threshold is read when the backward pass is traced.
+        g = jax.jit(lambda x, k, dy: jax.vjp(
+            lambda k: fastconv.conv2d(x, k, (s, s)), k)[1](dy)[0])
+        compiled = g.lower(x, k, dy).compile()
+      finally:
+        fastconv.MIN_TAP_CHANNELS = saved
+      times[impl] = _time(lambda c=compiled: jax.block_until_ready(
+          c(x, k, dy)), repeats, slow_s)[0]
+    rows.append({"shape": text, "per_tap_s": times["per_tap"],
+                 "xla_s": times["xla"],
+                 "default": ("per_tap" if min(c_in, c_out) >= saved
+                             else "xla")})
+    print(f"dk sweep {text}: done", flush=True)
+  return rows
+
+
 def table(result):
   fmt = lambda v, spec: "" if v is None else format(v, spec)
   lines = [f"Machine: {result['machine']}; {result['date']}; batch "
@@ -356,6 +393,15 @@ def table(result):
     lines.append(f"| {s['net']} | {s['pass']} | {fmt(ms['ours'], '.1f')} | "
                  f"{fmt(ms['xla'], '.1f')} | {fmt(ms['torch'], '.1f')} | "
                  f"{fmt(ratio, '.2f')} |")
+  if result.get("dk_sweep"):
+    lines += ["", "Kernel gradient of a 5x5 'SAME' conv (ms), B x H x H x "
+              "C_in -> C_out, stride S:", "",
+              "| B x H x C_in x C_out x S | per tap | XLA's | XLA / per tap | "
+              "default |", "|---|---:|---:|---:|---|"]
+    for r in result["dk_sweep"]:
+      lines.append(f"| {r['shape']} | {1e3 * r['per_tap_s']:.1f} | "
+                   f"{1e3 * r['xla_s']:.1f} | "
+                   f"{r['xla_s'] / r['per_tap_s']:.2f} | {r['default']} |")
   return "\n".join(lines)
 
 
@@ -385,6 +431,7 @@ def main(argv):
                                 torch, peak, _FULL.value)
     result["rows"] += rows
     result["summary"] += summary
+  result["dk_sweep"] = dk_sweep(_DK_SWEEP.value, repeats, _SLOW_S.value)
   text = table(result)
   for path, body in ((_OUT.value, json.dumps(result, indent=2)),
                      (_MD.value, text)):

@@ -30,6 +30,22 @@ import pytest  # pylint: disable=g-import-not-at-top,g-bad-import-order
 _REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def _compile_quickly(request):
+  """Each test compiles with most of XLA's optimisations off
+  (`jax_disable_most_optimizations`: LLVM level 0, no expensive LLVM passes),
+  the setting of the programs the tests start (tests/child_processes.py): on
+  the tiny test programs compiling is most of a test's time. The same HLO
+  passes run, so the programs and their sharding are the same; the machine
+  code is less optimised and the last float32 bits can differ. Tests marked
+  `@pytest.mark.optimised` (those that run hundreds of steps, or compare with
+  numbers measured on the optimised code users run) keep the default."""
+  import jax  # pylint: disable=g-import-not-at-top
+  optimised = request.node.get_closest_marker("optimised") is not None
+  jax.config.update("jax_disable_most_optimizations", not optimised)
+  yield
+
+
 @pytest.fixture(scope="session")
 def shared_data_dir() -> pathlib.Path:
   """The real data folder ($OTGAN_SHARED_DATA or ../shared/data); else skip."""
@@ -83,3 +99,39 @@ def cli():
   """`cli("launch.train", "--flag=...", check=True)` -> CompletedProcess, a
   launch program run as a user runs it (with a timeout)."""
   return run_module
+
+
+# `OTGAN_TEST_COMPILE_LOG=<file>`: one JSON line per test with the seconds it
+# spent in XLA's backend compiler, in tracing and lowering, and in all (this
+# process only; the programs a test starts are not counted). It shows where
+# the suite's time goes: `python tests/compile_report.py <file>`.
+_COMPILE_LOG = os.environ.get("OTGAN_TEST_COMPILE_LOG")
+_EVENTS = {"/jax/core/compile/backend_compile_duration": "compile_s",
+           "/jax/core/compile/jaxpr_trace_duration": "trace_s",
+           "/jax/core/compile/jaxpr_to_mlir_module_duration": "lower_s"}
+_totals: dict[str, float] = {}
+
+
+def _on_duration(event: str, seconds: float, **_) -> None:
+  if event in _EVENTS:
+    _totals[_EVENTS[event]] = _totals.get(_EVENTS[event], 0.0) + seconds
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):  # pylint: disable=unused-argument
+  if not _COMPILE_LOG:
+    yield
+    return
+  import json  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  if not getattr(pytest_runtest_protocol, "registered", False):
+    jax.monitoring.register_event_duration_secs_listener(_on_duration)
+    pytest_runtest_protocol.registered = True
+  _totals.clear()
+  start = time.perf_counter()
+  yield
+  line = dict(test=item.nodeid, total_s=time.perf_counter() - start,
+              **{k: _totals.get(k, 0.0) for k in _EVENTS.values()})
+  with open(_COMPILE_LOG, "a") as f:
+    f.write(json.dumps(line) + "\n")

@@ -10,6 +10,8 @@ from otgan_jax import train
 from otgan_jax.evaluation import transport
 
 
+# Hundreds of steps: compiled as users run them (tests/conftest.py).
+@pytest.mark.optimised
 def test_assignment_method_learns_the_ring_and_balances_the_shares(tmp_path):
   c = assignment_gaussians.get_config()
   c.assignment.count_samples = 2500
@@ -38,6 +40,7 @@ def test_assignment_method_learns_the_ring_and_balances_the_shares(tmp_path):
   assert last < 0.5 * first, (first, last)
 
 
+@pytest.mark.optimised
 @pytest.mark.parametrize("variant", ["square,smoke", "ssim,smoke"])
 def test_the_papers_protocol_smoke_variants_on_real_mnist(
     variant, shared_data_dir, tmp_path):

@@ -38,6 +38,10 @@ def test_each_baseline_takes_finite_steps(method, loop_batch):
       assert np.abs(p).max() <= 0.01 + 1e-7
 
 
+# 800 steps against measured W1: compiled as users run them (the
+# trajectory is chaotic: at LLVM level 0 the losses part at step 5 and
+# this run does not learn by step 800; tests/conftest.py).
+@pytest.mark.optimised
 def test_wgangp_learns_the_ring(loop_batch):
   # 800 steps of the shipped config (batch 256, Adam 1e-3), on one device:
   # W1 to the data falls far below the initial generator's (measured with

@@ -146,7 +146,7 @@ def test_conv_passes_bench_times_every_layer_and_pass(tmp_path):
   # training passes to keep this short.
   out, md = tmp_path / "conv_passes.json", tmp_path / "conv_passes.md"
   _run("bench/conv_passes.py", "--tiny", "--nofull", f"--out={out}",
-       f"--md={md}")
+       f"--md={md}", "--dk_sweep=2x8x4x3x1,2x8x4x4x2")
   rows = json.loads(out.read_text())["rows"]
   timed = {(r["net"], r["pass"], r["impl"]) for r in rows}
   for net in ("otgan_generator", "assign_generator"):
@@ -160,3 +160,7 @@ def test_conv_passes_bench_times_every_layer_and_pass(tmp_path):
   text = md.read_text()
   assert "| otgan_generator | conv_0 |" in text
   assert "| assign_generator | deconv_out |" in text
+  sweep = json.loads(out.read_text())["dk_sweep"]
+  assert [r["shape"] for r in sweep] == ["2x8x4x3x1", "2x8x4x4x2"]
+  assert all(r["per_tap_s"] > 0 and r["xla_s"] > 0 and r["default"] == "xla"
+             for r in sweep), sweep

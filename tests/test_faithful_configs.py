@@ -25,6 +25,10 @@ SMOKE = [
 ]
 
 
+# Real data through the paper-width networks: at LLVM level 0 running them
+# slows more than compiling speeds up, so they compile as users run them
+# (tests/conftest.py).
+@pytest.mark.optimised
 @pytest.mark.parametrize("name,variant,folder", SMOKE)
 def test_smoke_variant_trains_and_scores_on_real_data(
     name, variant, folder, shared_data_dir, tmp_path):

@@ -19,6 +19,7 @@ Metrics (`config.evals.metrics`, comma-separated):
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -226,17 +227,22 @@ class Evaluator:
     """All configured metrics of `samples` (`[N, ...]`, data range)."""
     samples = np.asarray(samples, np.float32)
     out: dict[str, float] = {"num_samples": float(len(samples))}
+    # FID, KID and precision/recall share the samples' Inception features:
+    # computed once per call, not once per metric.
+    pool = functools.cache(lambda: self._pool_features(samples))
     for name in self.names:
       logging.info("Computing %s on %d samples", name, len(samples))
-      out.update(self._metric(name, samples))
+      out.update(self._metric(name, samples, pool))
     return out
 
-  def _metric(self, name: str, samples: np.ndarray) -> dict[str, float]:
+  def _metric(self, name: str, samples: np.ndarray,
+              pool: Callable[[], np.ndarray]) -> dict[str, float]:
+    """One metric; `pool()` gives the samples' Inception pool features."""
     c = self.config
     if name == "is":
       return self._inception_score(samples)
     if name in ("fid", "kid", "pr"):
-      feats = self._pool_features(samples)
+      feats = pool()
       tag = f"pool3_{c.fid_resize}"
       if name == "fid":
         _, digest = self._load_weights()
