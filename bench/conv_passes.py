@@ -43,7 +43,8 @@ its kernel gradient, products over the padded border too). "% peak" is
 over the f32 matmul peak of bench/limits.py's JSON (--limits; blank
 without it).
 
-With --dk_sweep=BxHxCINxCOUTxS,... (5x5 'SAME' convs on random data), the
+With --dk_sweep=BxHxCINxCOUTxS[xK],... (KxK 'SAME' convs, K = 5 unless
+given, on random data), the
 kernel gradient alone is timed both ways fastconv can take it, per-tap
 products (forced) and XLA's own, for the shapes given: the evidence behind
 `fastconv.MIN_TAP_CHANNELS`.
@@ -55,7 +56,6 @@ three passes.
 Prints markdown tables, writes them (--md) and JSON (--out).
 """
 
-import json
 import os
 import sys
 import time
@@ -92,7 +92,8 @@ if __name__ == "__main__":
   _FULL = flags.DEFINE_bool("full", True, "Also each net's training pass.")
   _TINY = flags.DEFINE_bool("tiny", False, "Narrow nets, batch 4, 1 repeat.")
   _DK_SWEEP = flags.DEFINE_list(
-      "dk_sweep", [], "Shapes BxHxCINxCOUTxS: per-tap vs XLA kernel gradient.")
+      "dk_sweep", [],
+      "Shapes BxHxCINxCOUTxS[xK]: per-tap vs XLA kernel gradient.")
   _LIMITS = flags.DEFINE_string("limits", limits_lib.DEFAULT_OUT,
                                 "bench/limits.py's JSON (matmul peak).")
   _OUT = flags.DEFINE_string("out", "bench/out/conv_passes.json", "JSON.")
@@ -335,14 +336,14 @@ def measure_net(net, batch, tiny, repeats, slow_s, torch, peak, full):
 
 
 def dk_sweep(shapes, repeats, slow_s):
-  """Rows of the kernel gradient of 5x5 'SAME' convs, per tap against XLA's
-  own, for shapes 'BxHxCINxCOUTxS'."""
+  """Rows of the kernel gradient of KxK 'SAME' convs, per tap against XLA's
+  own, for shapes 'BxHxCINxCOUTxS[xK]' (K = 5 unless given)."""
   rows = []
   saved = fastconv.MIN_TAP_CHANNELS
   for text in shapes:
-    b, h, c_in, c_out, s = (int(v) for v in text.split("x"))
+    b, h, c_in, c_out, s, kk = ([int(v) for v in text.split("x")] + [5])[:6]
     x = jax.random.normal(jax.random.key(0), (b, h, h, c_in))
-    k = 0.05 * jax.random.normal(jax.random.key(1), (5, 5, c_in, c_out))
+    k = 0.05 * jax.random.normal(jax.random.key(1), (kk, kk, c_in, c_out))
     out = jax.eval_shape(lambda x, k: fastconv.conv2d(x, k, (s, s)), x, k)
     dy = jax.random.normal(jax.random.key(2), out.shape)
     times = {}
@@ -394,9 +395,9 @@ def table(result):
                  f"{fmt(ms['xla'], '.1f')} | {fmt(ms['torch'], '.1f')} | "
                  f"{fmt(ratio, '.2f')} |")
   if result.get("dk_sweep"):
-    lines += ["", "Kernel gradient of a 5x5 'SAME' conv (ms), B x H x H x "
-              "C_in -> C_out, stride S:", "",
-              "| B x H x C_in x C_out x S | per tap | XLA's | XLA / per tap | "
+    lines += ["", "Kernel gradient of a K x K 'SAME' conv (ms), B x H x H x "
+              "C_in -> C_out, stride S (K = 5 unless given):", "",
+              "| B x H x C_in x C_out x S [x K] | per tap | XLA's | XLA / per tap | "
               "default |", "|---|---:|---:|---:|---|"]
     for r in result["dk_sweep"]:
       lines.append(f"| {r['shape']} | {1e3 * r['per_tap_s']:.1f} | "
@@ -433,11 +434,7 @@ def main(argv):
     result["summary"] += summary
   result["dk_sweep"] = dk_sweep(_DK_SWEEP.value, repeats, _SLOW_S.value)
   text = table(result)
-  for path, body in ((_OUT.value, json.dumps(result, indent=2)),
-                     (_MD.value, text)):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as f:
-      f.write(body + "\n")
+  limits_lib.save_tables(result, _OUT.value, _MD.value, text)
   print(text)
 
 

@@ -125,6 +125,17 @@ def measure(*, matmul_size: int, elements: int, exp_elements: int,
   }
 
 
+def save_tables(result: object, json_path: str, md_path: str,
+                md_text: str) -> None:
+  """Writes a benchmark's result as JSON and its markdown table (folders
+  made as needed)."""
+  for path, body in ((json_path, json.dumps(result, indent=2)),
+                     (md_path, md_text)):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+      f.write(body + "\n")
+
+
 def load_limits(path: str = DEFAULT_OUT) -> dict[str, object] | None:
   """The saved limits (`{"machine": ..., "limits": ...}`), or None if absent."""
   if not path or not os.path.exists(path):

@@ -41,7 +41,6 @@ abs difference in the table), then timed the same way in the same process.
 Prints a markdown table, writes it (--md) and JSON (--out).
 """
 
-import json
 import os
 import sys
 import time
@@ -352,11 +351,7 @@ def main(argv):
             "max_abs_diff": diff if impl == "torch" else None})
     print(f"{net}: done", flush=True)
   text = table(result)
-  for path, body in ((_OUT.value, json.dumps(result, indent=2)),
-                     (_MD.value, text)):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as f:
-      f.write(body + "\n")
+  limits_lib.save_tables(result, _OUT.value, _MD.value, text)
   print(text)
 
 

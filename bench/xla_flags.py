@@ -218,11 +218,7 @@ def main(argv):
                            "times": times, "diff": diff})
     print(f"{name}: {times} {diff}", flush=True)
   text = table(result)
-  for path, body in ((_JSON.value, json.dumps(result, indent=2)),
-                     (_MD_OUT.value, text)):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as f:
-      f.write(body + "\n")
+  limits_lib.save_tables(result, _JSON.value, _MD_OUT.value, text)
   print(text)
 
 
