@@ -79,11 +79,13 @@ def _conv2d(x, kernel, strides, pads):
 
 
 # The per-tap kernel gradient pays only for wide layers: below this many
-# input or output channels XLA's own kernel gradient is faster (one core,
-# batch 32, 5x5: 128 -> 3 at 32x32, 37 ms against 396 ms per tap; 128 -> 64,
-# 251 against 474; 3 -> 128, 22 against 34; 32 -> 128 and 64 -> 128 on par),
-# above it the per-tap products win (256 -> 512 stride 2 at 32x32, 2.5x;
-# the generator's 512 -> 512 at 16x16, 2x).
+# input or output channels XLA's own kernel gradient is faster or level
+# (`bench/conv_passes.py --dk_sweep`, one core, batch 32, 5x5 at 32x32:
+# 128 -> 3, 35 ms against 396 ms per tap; 128 -> 64, 223 against 468;
+# 3 -> 128, 17 against 23; 16 -> 128 and 64 -> 128 level); above it the
+# per-tap products win by up to 3.2x (the generator's 3x3 phase convs,
+# 256 -> 512 stride 2 at 32x32: 2.2x) and lose by at most 1.5x
+# (bench/RESULTS.md).
 MIN_TAP_CHANNELS = 128
 
 _CACHE = {}
@@ -163,9 +165,9 @@ def _conv2d_vjp(strides, pads):
 @functools.lru_cache(maxsize=None)
 def _phase_taps(k: int) -> Tuple[np.ndarray, Tuple[int, int]]:
   """For one axis of a k-tap stride-1 'SAME' convolution applied after a 2x
-  nearest upsampling: `m[a, j, t] = 1` where tap t of output phase a (output
-  row 2 i + a) reads input row i + j + lo_off, and the input padding
-  (lo, hi) of the phase convolutions."""
+  nearest upsampling: `(m, (lo, hi))` with `m[a, j, t] = 1` where tap t of
+  output phase a (output row 2 i + a) reads input row i + j - lo, and
+  (lo, hi) the input padding of the phase convolutions."""
   lo = (k - 1) // 2  # XLA's 'SAME' padding before, stride 1.
   offsets = [[(a + t - lo) // 2 for t in range(k)] for a in (0, 1)]
   first = min(min(o) for o in offsets)
