@@ -409,24 +409,10 @@ def table(result):
 def main(argv):
   del argv
   tiny = _TINY.value
-  batch = 4 if tiny else _BATCH.value
-  repeats = 1 if tiny else _REPEATS.value
-  saved = limits_lib.load_limits(_LIMITS.value) or {}
-  peak = saved.get("limits", {}).get("matmul_flops_xla")
-  torch = None
-  if _TORCH.value:
-    try:
-      import torch  # pylint: disable=g-import-not-at-top,redefined-outer-name
-      torch.set_num_threads(1)
-    except Exception as e:  # pylint: disable=broad-except
-      print(f"PyTorch rows skipped: {type(e).__name__}: {e}"[:300])
-  result = {"machine": limits_lib.machine(), "batch": batch,
-            "repeats": repeats,
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "peak_gflops": None if not peak else round(peak / 1e9, 1),
-            "torch": None if torch is None else
-            f"{torch.__version__}, {torch.get_num_threads()} threads",
-            "rows": [], "summary": []}
+  batch, repeats, peak, torch, header = networks.setup(
+      tiny, _BATCH.value, _REPEATS.value, _LIMITS.value, _TORCH.value,
+      threads=1)
+  result = dict(header, repeats=repeats, rows=[], summary=[])
   for net in _NETS.value:
     rows, summary = measure_net(net, batch, tiny, repeats, _SLOW_S.value,
                                 torch, peak, _FULL.value)

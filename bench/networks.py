@@ -29,8 +29,8 @@ GFLOP/s is XLA's own flop count of our compiled program over the time (the
 same count is used for the PyTorch row, so the two GFLOP/s compare as
 throughputs; for the OT-GAN generator, whose sub-pixel form does 0.36x
 the convolution flops of torch's upsample-then-convolve, the torch row's
-figure counts our flops, not its own); "% peak" is that over the f32 matmul peak of
-bench/limits.py's JSON (--limits).
+figure counts our flops, not its own); "% peak" is that over the f32
+matmul peak of bench/limits.py's JSON (--limits).
 
 PyTorch (optional, bench only; `torch` must import, e.g. in a separate
 virtual environment with this repository on the path): the same
@@ -303,25 +303,36 @@ def table(result):
   return "\n".join(lines)
 
 
-def main(argv):
-  del argv
-  tiny = _TINY.value
-  batch = 4 if tiny else _BATCH.value
-  repeats = 1 if tiny else _REPEATS.value
-  saved = limits_lib.load_limits(_LIMITS.value) or {}
+def setup(tiny, batch, repeats, limits_path, want_torch, threads=None):
+  """What a network benchmark's main needs first: (batch, repeats, matmul
+  peak in flop/s or None, torch or None, the result's header dict).
+  --tiny means batch 4 and one repeat; torch is imported only if asked for
+  (and given `threads` if set); a failed import is said and skipped."""
+  batch, repeats = (4, 1) if tiny else (batch, repeats)
+  saved = limits_lib.load_limits(limits_path) or {}
   peak = saved.get("limits", {}).get("matmul_flops_xla")
   torch = None
-  if _TORCH.value:
+  if want_torch:
     try:
       import torch  # pylint: disable=g-import-not-at-top,redefined-outer-name
+      if threads:
+        torch.set_num_threads(threads)
     except Exception as e:  # pylint: disable=broad-except
       print(f"PyTorch rows skipped: {type(e).__name__}: {e}"[:300])
-  result = {"machine": limits_lib.machine(), "batch": batch,
+  header = {"machine": limits_lib.machine(), "batch": batch,
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "peak_gflops": None if not peak else round(peak / 1e9, 1),
             "torch": None if torch is None else
-            f"{torch.__version__}, {torch.get_num_threads()} threads",
-            "rows": []}
+            f"{torch.__version__}, {torch.get_num_threads()} threads"}
+  return batch, repeats, peak, torch, header
+
+
+def main(argv):
+  del argv
+  tiny = _TINY.value
+  batch, repeats, peak, torch, header = setup(
+      tiny, _BATCH.value, _REPEATS.value, _LIMITS.value, _TORCH.value)
+  result = dict(header, rows=[])
   for net in _NETS.value:
     module, params, x = build(net, batch, tiny)
     modes = ("fwd",) if net == "inception" else ("fwd", "train")
