@@ -1,5 +1,8 @@
 """2-D convolution (NHWC, HWIO) with gradients XLA:CPU runs at matmul speed.
 
+On CPU only: lowered for any other platform (GPU, TPU), `conv2d`'s gradient
+is XLA's own (`jax.lax.platform_dependent`).
+
 XLA:CPU differentiates a convolution through other convolutions it runs far
 below the machine's matmul rate: the kernel's gradient (batch and features
 swapped) and, for a strided layer, the input's (a zero-dilated convolution).
@@ -128,8 +131,10 @@ def _conv2d_vjp(strides, pads):
   def fwd(x, kernel):
     return _conv(x, kernel, strides, pads), (x, kernel)
 
-  def bwd(res, dy):
-    x, kernel = res
+  def xla_bwd(x, kernel, dy):
+    return jax.vjp(lambda x, k: _conv(x, k, strides, pads), x, kernel)[1](dy)
+
+  def cpu_bwd(x, kernel, dy):
     kh, kw, c_in, c_out = kernel.shape
     sy, sx = strides
     (ylo, yhi), (xlo, xhi) = pads
@@ -156,6 +161,14 @@ def _conv2d_vjp(strides, pads):
             patch.reshape(-1, c_in), dy2, (((0,), (0,)), ((), ()))))
       rows.append(jnp.stack(row))
     return dx, jnp.stack(rows).astype(kernel.dtype)
+
+  def bwd(res, dy):
+    # The products above pay on XLA:CPU only; GPUs and TPUs have fast
+    # convolution gradients of their own (cuDNN, the TPU's), so there the
+    # gradient is XLA's. Chosen when the program is lowered for a platform.
+    x, kernel = res
+    return jax.lax.platform_dependent(x, kernel, dy, cpu=cpu_bwd,
+                                      default=xla_bwd)
 
   f.defvjp(fwd, bwd)
   _CACHE[key] = f

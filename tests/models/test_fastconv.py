@@ -53,6 +53,24 @@ def test_strided_input_gradient_avoids_the_zero_dilated_convolution():
   assert "lhs_dilate = [2, 2]" not in hlo
 
 
+@pytest.mark.parametrize("platform", ["cuda", "tpu"])
+def test_other_platforms_get_xla_s_own_gradient(platform):
+  # The per-tap products and the padded input gradient are for XLA:CPU:
+  # lowered for a GPU or TPU, the backward pass is XLA's convolutions (no
+  # products), while on CPU the per-tap form is kept (a layer wide enough
+  # for it; lowered only, never run).
+  c = fastconv.MIN_TAP_CHANNELS
+  x = jnp.ones((1, 8, 8, c))
+  kernel = jnp.ones((5, 5, c, c))
+  grad = jax.jit(jax.grad(lambda x, k: jnp.sum(fastconv.conv2d(
+      x, k, (2, 2)) ** 2), (0, 1)))
+  text = {p: jax.export.export(grad, platforms=[p])(x, kernel).mlir_module()
+          for p in ("cpu", platform)}
+  assert text["cpu"].count("dot_general") >= 5 * 5  # one per tap
+  assert text[platform].count("dot_general") == 0
+  assert text[platform].count("convolution") == 3
+
+
 # (height, width, kh, kw): the generator's 5x5 blocks, odd, even and 1-tap
 # kernels, non-square maps.
 UPSAMPLED = [(4, 4, 5, 5), (3, 5, 5, 5), (4, 3, 3, 3), (3, 3, 4, 2),
