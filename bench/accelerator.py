@@ -14,13 +14,19 @@ after that many seconds):
    bench/limits.py's JSON (--limits).
 2. `loss_grad`: value and gradient of the loss at n = 4000, d = 32768 (the
    paper's critic features), 500 iterations.
-3. `step`: configs/otgan_cifar10.py's train step (1 critic + 3 generator
-   updates, X, X', Y, Y' of n each) on random CIFAR-shaped images, chunked
-   (otgan.chunk_size=500): median step time and the device's peak memory,
-   float32 and bfloat16 networks (`model.dtype`); the share of the step in
-   Sinkhorn (the step with 1 iteration instead of 500); and, from XLA's
-   compiled memory analysis only (no run), the memory of the unchunked step
-   and of larger batches, with the largest batch that fits the device.
+3. `step_float32`, `step_bfloat16`: configs/otgan_cifar10.py's train step
+   (1 critic + 3 generator updates, X, X', Y, Y' of n each) on random
+   CIFAR-shaped images, chunked (otgan.chunk_size=500), float32 and
+   bfloat16 networks (`model.dtype`): compile time, median step time, XLA's
+   flop count over that time, XLA's memory analysis and the device's peak
+   memory (the process's, so bench/accelerator.sh runs each in its own).
+4. `sinkhorn_share`: the share of the step in Sinkhorn (the step with 1
+   iteration instead of 500).
+5. `memory`: the largest batch with and without chunking, from XLA's
+   compiled memory analysis only (nothing run): the analysis at three
+   sizes, a quadratic fit in n, and the predicted largest n compiled to
+   check it fits the device's `bytes_limit` (or --limit_gib).
+--parts picks parts; --append keeps what --out holds from other runs.
 Prints a markdown table and writes it (--md) and JSON (--out).
 """
 
@@ -58,6 +64,11 @@ def _define_flags():
   flags.DEFINE_string("md", "bench/out/accelerator.md", "Markdown.")
   flags.DEFINE_string("inception_json", "",
                       "bench/inception.py's JSON, added to the table.")
+  flags.DEFINE_list("parts", list(PARTS), "Parts to run, in this order.")
+  flags.DEFINE_float("limit_gib", 0.0, "Memory the largest batch must fit "
+                     "(0: the device's bytes_limit; set it on CPU).")
+  flags.DEFINE_bool("append", False,
+                    "Keep what --out already holds (runs of other parts).")
 
 
 CIFAR = data_base.DatasetInfo("cifar10", (32, 32, 3), 0, 255, 50_000, 10)
@@ -133,30 +144,81 @@ def _step_parts(c):
   return step, (abstract, batch_abs, jax.random.key(3), None), concrete
 
 
-def _compiled_bytes(c):
-  step, args, _ = _step_parts(c)
-  m = step.lower(*args).compile().memory_analysis()
+def _analysis_bytes(compiled):
+  m = compiled.memory_analysis()
   if m is None:
     return None
   return int(m.argument_size_in_bytes + m.output_size_in_bytes
              + m.temp_size_in_bytes - m.alias_size_in_bytes)
 
 
+def _flops(compiled):
+  cost = compiled.cost_analysis()
+  if isinstance(cost, (list, tuple)):
+    cost = cost[0] if cost else None
+  return None if not cost else cost.get("flops")
+
+
+def _compiled_bytes(c):
+  step, args, _ = _step_parts(c)
+  return _analysis_bytes(step.lower(*args).compile())
+
+
 def time_step(c, repeats):
-  step, _, concrete = _step_parts(c)
+  """Compiles the step once (timed), then times `repeats` calls: the
+  median, XLA's flop count and memory analysis, and the device's peak."""
+  step, args, concrete = _step_parts(c)
+  t0 = time.perf_counter()
+  compiled = step.lower(*args).compile()
+  compile_s = time.perf_counter() - t0
   state, batch = concrete()
   rng = jax.random.key(3)
-  state, _ = step(state, batch, rng, None)  # Compiles.
+  state, _ = compiled(state, batch, rng, None)  # Warm-up.
   jax.block_until_ready(state)
   times = []
   for _ in range(repeats):
     t0 = time.perf_counter()
-    state, metrics = step(state, batch, rng, None)
+    state, metrics = compiled(state, batch, rng, None)
     jax.block_until_ready(metrics)
     times.append(time.perf_counter() - t0)
   stats = jax.devices()[0].memory_stats() or {}
-  return {"seconds": float(np.median(times)),
+  seconds = float(np.median(times))
+  flops = _flops(compiled)
+  return {"seconds": seconds, "compile_s": compile_s,
+          "compiled_bytes": _analysis_bytes(compiled),
+          "flops": flops, "flop_per_s": flops / seconds if flops else None,
           "peak_bytes": stats.get("peak_bytes_in_use")}
+
+
+def largest_batch(chunk, sizes, limit, tiny, iters, deadline, multiple):
+  """The largest batch whose step fits `limit` bytes by XLA's compiled
+  memory analysis (nothing run): the analysis at `sizes`, a quadratic fit
+  in n (features grow as n, the Sinkhorn matrices as n^2), the predicted
+  largest n rounded down to `multiple`, then compiled to check, and stepped
+  down by a tenth while it does not fit (until `deadline`)."""
+  points = []
+  for n in sizes:
+    points.append((n, _compiled_bytes(_config(n, chunk, "float32", iters,
+                                              tiny))))
+  out = {"chunk": chunk, "points": points, "limit_bytes": limit}
+  if not limit or any(b is None for _, b in points):
+    return out
+  ns, bs = np.array(points, dtype=np.float64).T
+  coef = np.polyfit(ns, bs, min(2, len(ns) - 1))
+  roots = np.roots(coef - np.eye(len(coef))[-1] * limit)
+  real = [r.real for r in roots if abs(r.imag) < 1e-6 and r.real > 0]
+  if not real:
+    return out
+  n = int(min(real) // multiple * multiple)
+  out["predicted"] = n
+  while n >= multiple and time.time() < deadline:
+    b = _compiled_bytes(_config(n, chunk, "float32", iters, tiny))
+    out.setdefault("checked", []).append((n, b))
+    if b is not None and b <= limit:
+      out["largest"] = n
+      break
+    n = int(0.9 * n // multiple * multiple)
+  return out
 
 
 def device_bytes():
@@ -180,35 +242,59 @@ def table(result):
     lines.append(f"| loss value and grad, n={r['n']}, d={r['d']} | "
                  f"{r['seconds']:.3f} s | {r['iterations']} iterations |")
   for key, r in sorted(result.get("step", {}).items()):
-    if "seconds" in r:
-      lines.append(f"| CIFAR-10 step, {key} | {r['seconds']:.3f} s | peak "
-                   f"{gb(r.get('peak_bytes'))} |")
-    elif "compiled_bytes" in r:
-      lines.append(f"| CIFAR-10 step memory, {key} | "
-                   f"{gb(r['compiled_bytes'])} | XLA's analysis; fits: "
-                   f"{r.get('fits')} |")
+    rate = ("" if not r.get("flop_per_s") else
+            f"; {r['flop_per_s'] / 1e12:.1f} TFLOP/s by XLA's count")
+    lines.append(f"| CIFAR-10 step, {key} | {r['seconds']:.3f} s | peak "
+                 f"{gb(r.get('peak_bytes'))}, XLA's analysis "
+                 f"{gb(r.get('compiled_bytes'))}, compile "
+                 f"{r.get('compile_s', 0):.0f} s{rate} |")
   if "sinkhorn_share" in result:
     lines.append(f"| share of the step in Sinkhorn | "
                  f"{100 * result['sinkhorn_share']:.0f}% | 500 vs 1 "
                  "iteration, chunked f32 |")
+  for key, r in sorted(result.get("largest_batch", {}).items()):
+    pts = ", ".join(f"n={n}: {gb(b)}" for n, b in r.get("points", []))
+    lines.append(f"| largest batch, {key} | {r.get('largest', '-')} | fits "
+                 f"{gb(r.get('limit_bytes'))} by XLA's analysis (compiled, "
+                 f"not run); fit predicted {r.get('predicted', '-')}; {pts} |")
   inc = result.get("inception")
   if inc:
     lines.append(f"| Inception images/s | {inc} | bench/inception.py |")
+  for name, err in result.get("errors", {}).items():
+    lines.append(f"| {name} failed | - | {err[:200]} |")
   return "\n".join(lines)
+
+
+PARTS = ("sinkhorn", "loss_grad", "step_float32", "step_bfloat16",
+         "sinkhorn_share", "memory")
 
 
 def main(argv):
   del argv
   start = time.time()
   tiny = FLAGS.tiny
+  parts = set(FLAGS.parts)
+  if parts - set(PARTS):
+    raise app.UsageError(f"--parts: unknown {sorted(parts - set(PARTS))}; "
+                         f"choose from {PARTS}.")
   saved = limits_lib.load_limits(FLAGS.limits)
   read_bw = (saved or {}).get("limits", {}).get(
       "bandwidth_bytes_per_s_xla_read")
-  result = {"machine": limits_lib.machine(),
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "limits": saved, "skipped": []}
+  result = {}
+  if FLAGS.append and os.path.exists(FLAGS.out):
+    with open(FLAGS.out) as f:
+      result = json.load(f)
+  result.update({"machine": limits_lib.machine(), "limits": saved,
+                 "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
+  result.setdefault("skipped", [])
 
   def save():
+    if FLAGS.inception_json and os.path.exists(FLAGS.inception_json):
+      with open(FLAGS.inception_json) as f:
+        inc = json.load(f)
+      best = max((r.get("images_per_s", 0) for r in inc.get("rows", [])),
+                 default=None)
+      result["inception"] = None if best is None else f"{best:.0f}"
     for path, text in ((FLAGS.out, None), (FLAGS.md, table(result))):
       os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
       with open(path, "w") as f:
@@ -225,48 +311,56 @@ def main(argv):
     t0 = time.time()
     try:
       fn()
+      result.get("errors", {}).pop(name, None)
     except Exception as e:  # pylint: disable=broad-except
       result.setdefault("errors", {})[name] = f"{type(e).__name__}: {e}"[:500]
+      print(f"{name} failed: {type(e).__name__}: {e}"[:2000], flush=True)
     print(f"{name}: {time.time() - t0:.0f} s", flush=True)
     save()
 
   n = 32 if tiny else 4000
   ns = (16, 32) if tiny else (4000, 8000)
-  part("sinkhorn", lambda: result.__setitem__(
-      "sinkhorn", sinkhorn(ns, 10, 20 if tiny else 110, read_bw)))
-  part("loss_grad", lambda: result.__setitem__(
-      "loss_grad", loss_grad(n, 64 if tiny else 32768, 20 if tiny else 500)))
-  steps = result.setdefault("step", {})
   chunk = 8 if tiny else 500
   iters = 20 if tiny else 500
   repeats = 1 if tiny else 3
+  steps = result.setdefault("step", {})
+  if "sinkhorn" in parts:
+    part("sinkhorn", lambda: result.__setitem__(
+        "sinkhorn", sinkhorn(ns, 10, 20 if tiny else 110, read_bw)))
+  if "loss_grad" in parts:
+    part("loss_grad", lambda: result.__setitem__(
+        "loss_grad", loss_grad(n, 64 if tiny else 32768,
+                               20 if tiny else 500)))
   for dtype in ("float32", "bfloat16"):
-    part(f"step_{dtype}", lambda dtype=dtype: steps.__setitem__(
-        f"n={n} chunk={chunk} {dtype}",
-        time_step(_config(n, chunk, dtype, iters, tiny), repeats)))
+    if f"step_{dtype}" in parts:
+      part(f"step_{dtype}", lambda dtype=dtype: steps.__setitem__(
+          f"n={n} chunk={chunk} {dtype}",
+          time_step(_config(n, chunk, dtype, iters, tiny), repeats)))
 
   def share():
     one = time_step(_config(n, chunk, "float32", 1, tiny), repeats)
+    steps[f"n={n} chunk={chunk} float32, 1 iteration"] = one
     full = steps.get(f"n={n} chunk={chunk} float32")
     if full:
       result["sinkhorn_share"] = max(0.0, 1 - one["seconds"] / full["seconds"])
-  part("sinkhorn_share", share)
-  limit = device_bytes()
-  sizes = ((0, n), (0, 2 * n), (chunk, 2 * n)) if tiny else (
-      (0, 1000), (0, 2000), (0, 4000), (500, 8000), (500, 12000))
-  for ch, size in sizes:
-    def memory(ch=ch, size=size):
-      b = _compiled_bytes(_config(size, ch, "float32", iters, tiny))
-      steps[f"n={size} chunk={ch} (compiled)"] = {
-          "compiled_bytes": b,
-          "fits": None if b is None or not limit else bool(b <= limit)}
-    part(f"memory_n{size}_c{ch}", memory)
-  if FLAGS.inception_json and os.path.exists(FLAGS.inception_json):
-    with open(FLAGS.inception_json) as f:
-      inc = json.load(f)
-    best = max((r.get("images_per_s", 0) for r in inc.get("rows", [])),
-               default=None)
-    result["inception"] = None if best is None else f"{best:.0f}"
+  if "sinkhorn_share" in parts:
+    part("sinkhorn_share", share)
+
+  if "memory" in parts:
+    limit = (int(FLAGS.limit_gib * 2**30) if FLAGS.limit_gib
+             else device_bytes())
+    if tiny:
+      plans = ((0, (n, 2 * n, 4 * n), 8),
+               (chunk, (2 * chunk, 4 * chunk, 8 * chunk), chunk))
+    else:
+      plans = ((0, (1000, 2000, 4000), 500), (chunk, (4000, 8000, 16000),
+                                              chunk))
+    for ch, sizes, multiple in plans:
+      part(f"memory_chunk{ch}", lambda ch=ch, sizes=sizes, m=multiple:
+           result.setdefault("largest_batch", {}).__setitem__(
+               f"chunk={ch}", largest_batch(
+                   ch, sizes, limit, tiny, iters,
+                   start + FLAGS.budget_s, m)))
   save()
   print(table(result))
   print(f"wrote {FLAGS.out} and {FLAGS.md} in {time.time() - start:.0f} s")

@@ -1,32 +1,61 @@
 #!/usr/bin/env bash
-# One accelerator run (issue 11): about 6-8 minutes on one GPU.
+# One accelerator run (issue 11): about 5-8 minutes on one GPU.
 #
 #   bash bench/accelerator.sh [OUT_DIR]        # default bench/out/accelerator
 #
-# Writes OUT_DIR/{limits,inception,accelerator}.json and accelerator.md (the
-# table for bench/RESULTS.md). Each step has its own time limit, so one that
-# hangs or runs long leaves the others' results. Where ott-jax or
-# ml-collections are missing (a bare accelerator image), carry their wheels
-# in .whl/ (see bench/accelerator_wheels.sh): they are installed first.
+# Writes OUT_DIR/{limits,inception,accelerator}.json, accelerator.md (the
+# table for bench/RESULTS.md) and nvidia_smi.txt. Each step is its own
+# process with its own time limit, so one that fails, hangs or runs long
+# leaves the others' results, and each step's peak device memory is its own.
+# Where ott-jax or ml-collections are missing (a bare accelerator image),
+# carry their wheels in .whl/ (see bench/accelerator_wheels.sh): they are
+# installed first.
 set -u
 OUT_DIR="${1:-bench/out/accelerator}"
 mkdir -p "$OUT_DIR"
 export PYTHONUNBUFFERED=1
+# The steps' memory (and the largest batch) against 95% of the device, not
+# JAX's default 75% pre-allocation.
+export XLA_PYTHON_CLIENT_MEM_FRACTION=0.95
 if ls .whl/*.whl >/dev/null 2>&1; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
       --upgrade --target /tmp/otgan_site .whl/*.whl || exit 1
   export PYTHONPATH="/tmp/otgan_site${PYTHONPATH:+:$PYTHONPATH}"
 fi
 PY="${PYTHON:-python3}"
-$PY -c "import jax; print(jax.devices())"
-# 1. The device's limits: f32 matmul peak, exp rate, read bandwidth (1 GiB).
-timeout 90 $PY bench/limits.py --matmul_size=8192 --elements=268435456 \
+nvidia-smi > "$OUT_DIR/nvidia_smi.txt" 2>&1 || true
+# 0. Fail fast: everything the run imports, and the device.
+$PY -c "
+import jax, flax, optax, ott, ml_collections
+import bench.accelerator, bench.inception, bench.limits
+print('jax', jax.__version__, 'flax', flax.__version__, 'optax',
+      optax.__version__, 'ott', ott.__version__, jax.devices())
+" || exit 1
+ACC="$PY bench/accelerator.py --limits=$OUT_DIR/limits.json \
+    --inception_json=$OUT_DIR/inception.json --out=$OUT_DIR/accelerator.json \
+    --md=$OUT_DIR/accelerator.md --append"
+rm -f "$OUT_DIR/accelerator.json"
+# 1. The device's limits: matmul peaks (f32, default precision, bf16), exp
+#    rate, read bandwidth (1 GiB arrays).
+timeout 50 $PY bench/limits.py --matmul_size=8192 --elements=268435456 \
     --exp_elements=67108864 --out="$OUT_DIR/limits.json"
-# 2. Inception forward throughput (random weights, real shapes).
-timeout 90 $PY bench/inception.py --batch_sizes=500,1000 --measure_n=2000 \
+# 2. Sinkhorn per iteration (n = 4000, 8000); the loss's value and gradient.
+timeout 60 $ACC --parts=sinkhorn,loss_grad --budget_s=45
+# 3. The paper's CIFAR-10 step, chunked, float32; then with 1 Sinkhorn
+#    iteration (the share of the step in Sinkhorn).
+timeout 160 $ACC --parts=step_float32,sinkhorn_share --budget_s=110
+# 4. The same step with bfloat16 networks.
+timeout 90 $ACC --parts=step_bfloat16 --budget_s=10
+# 5. Inception forward throughput (random weights, real shapes).
+timeout 50 $PY bench/inception.py --batch_sizes=1000 --measure_n=5000 \
     --out="$OUT_DIR/inception.json"
-# 3. Sinkhorn, the loss, the paper's CIFAR-10 step (f32 / bf16), memory.
-timeout 330 $PY bench/accelerator.py --limits="$OUT_DIR/limits.json" \
-    --inception_json="$OUT_DIR/inception.json" --budget_s=270 \
-    --out="$OUT_DIR/accelerator.json" --md="$OUT_DIR/accelerator.md"
+# 6. The largest batch with and without chunking: compiled, never run, so
+#    without autotuning (fast compiles); again without the flag if this XLA
+#    does not know it.
+t0=$SECONDS
+XLA_FLAGS="${XLA_FLAGS:-} --xla_gpu_autotune_level=0" \
+    timeout 120 $ACC --parts=memory --budget_s=100
+if [ $? -ne 0 ] && [ $((SECONDS - t0)) -lt 30 ]; then
+  timeout 90 $ACC --parts=memory --budget_s=70
+fi
 cat "$OUT_DIR/accelerator.md" 2>/dev/null

@@ -4,7 +4,8 @@
 set -eu
 mkdir -p .whl
 grep -qxF '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude
-for pkg in ott-jax==0.6.0 jaxopt lineax ml-collections POT; do
+# The image has lineax and equinox (bench/accelerator.sh imports no POT).
+for pkg in ott-jax==0.6.0 jaxopt==0.8.5 ml-collections==1.1.0; do
   python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
       --implementation cp --platform manylinux_2_28_x86_64 \
       --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \

@@ -94,6 +94,16 @@ def measure(*, matmul_size: int, elements: int, exp_elements: int,
   t_xla = best_time(dot, xa, xb, repeats=repeats)
   t_np = best_time(np.dot, a, b, repeats=repeats)
   flop = 2.0 * m**3
+  extra = {}
+  if jax.default_backend() != "cpu":
+    # What the networks' matmuls and convolutions get on an accelerator:
+    # the default precision (TF32 on NVIDIA GPUs since Ampere, bf16 passes
+    # on TPUs) and bfloat16 inputs (`model.dtype`).
+    t_default = best_time(jax.jit(jnp.dot), xa, xb, repeats=repeats)
+    ha, hb = xa.astype(jnp.bfloat16), xb.astype(jnp.bfloat16)
+    t_bf16 = best_time(jax.jit(jnp.dot), ha, hb, repeats=repeats)
+    extra = {"matmul_flops_xla_default_precision": flop / t_default,
+             "matmul_flops_xla_bf16": flop / t_bf16}
 
   # Inputs in [-10, 0]: the range of the shifted exponents of a log-sum-exp.
   exp_sum = jax.jit(lambda v: jnp.sum(jnp.exp(v)))
@@ -122,6 +132,7 @@ def measure(*, matmul_size: int, elements: int, exp_elements: int,
       "bandwidth_bytes_per_s_xla_read": 2 * nbytes / t_read,
       "bandwidth_bytes_per_s_xla_add": 3 * nbytes / t_add,
       "bandwidth_bytes_per_s_numpy_copy": 2 * nbytes / t_copy,
+      **extra,
   }
 
 
@@ -160,6 +171,11 @@ def main(argv):
         f"jnp.dot [{m},{m}] precision highest |")
   print(f"| f32 matmul, numpy BLAS | {limits['matmul_flops_numpy'] / 1e9:.1f} "
         f"GFLOP/s | np.dot [{m},{m}] |")
+  for key, what in (("matmul_flops_xla_default_precision", "default precision"),
+                    ("matmul_flops_xla_bf16", "bfloat16 inputs")):
+    if key in limits:
+      print(f"| matmul, XLA | {limits[key] / 1e9:.1f} GFLOP/s | jnp.dot "
+            f"[{m},{m}] {what} (accelerators only) |")
   for size, rate in limits["exp_per_s_xla_by_size"].items():
     print(f"| exp, XLA | {rate / 1e9:.2f} G elem/s | sum(exp(x)), "
           f"{int(size):,} f32 |")

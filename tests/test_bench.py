@@ -92,9 +92,45 @@ def test_accelerator_bench_parts_on_tiny_sizes():
   text = accelerator.table({
       "machine": {"device_kind": "cpu", "backend": "cpu", "jax": "x"},
       "date": "today", "sinkhorn": rows, "loss_grad": grad,
-      "step": {"n=16 chunk=0 (compiled)": {"compiled_bytes": 2**20,
-                                           "fits": True}}})
-  assert "Sinkhorn per iteration, n=16" in text and "fits: True" in text
+      "step": {"n=16 chunk=0 float32": {
+          "seconds": 1.0, "compile_s": 2.0, "compiled_bytes": 2**30,
+          "flop_per_s": 3e12, "peak_bytes": 2**31}},
+      "largest_batch": {"chunk=0": {"points": [(16, 2**20)], "largest": 32,
+                                    "predicted": 32, "limit_bytes": 2**30}},
+      "errors": {"memory_chunk8": "ValueError: no"}})
+  assert "Sinkhorn per iteration, n=16" in text
+  assert "| CIFAR-10 step, n=16 chunk=0 float32 | 1.000 s | peak 2.0 GiB" in text
+  assert "3.0 TFLOP/s" in text
+  assert "| largest batch, chunk=0 | 32 |" in text
+  assert "| memory_chunk8 failed |" in text
+
+
+def test_accelerator_largest_batch_fits_and_checks(monkeypatch):
+  # The largest batch: a quadratic fit of the compiled bytes at three sizes,
+  # rounded down to the multiple, then compiled to check (bytes made up
+  # here: 1 MiB + n KiB + n^2 bytes; compiles replaced).
+  sys.path.insert(0, ROOT)
+  from bench import accelerator  # pylint: disable=g-import-not-at-top
+  seen = []
+  bytes_of = lambda n: 2**20 + 1024 * n + n * n
+
+  def fake_bytes(c):
+    seen.append(c.batch_size)
+    return bytes_of(c.batch_size)
+
+  monkeypatch.setattr(accelerator, "_compiled_bytes", fake_bytes)
+  limit = 2**30
+  out = accelerator.largest_batch(0, (1000, 2000, 4000), limit, True, 5,
+                                  float("inf"), 500)
+  exact = max(n for n in range(0, 40000, 500) if bytes_of(n) <= limit)
+  assert out["predicted"] == out["largest"] == exact == 32000
+  assert seen == [1000, 2000, 4000, 32000]
+  # A fit that overshoots steps down by a tenth until the batch fits.
+  monkeypatch.setattr(accelerator, "_compiled_bytes",
+                      lambda c: 2**40 if c.batch_size > 20000 else 1)
+  out = accelerator.largest_batch(0, (1000, 2000, 4000), limit, True, 5,
+                                  float("inf"), 500)
+  assert out["largest"] <= 20000 and out["checked"][0][1] == 2**40
 
 
 def test_networks_bench_runs_on_tiny_nets(tmp_path):
