@@ -171,6 +171,7 @@ def time_step(c, repeats):
   t0 = time.perf_counter()
   compiled = step.lower(*args).compile()
   compile_s = time.perf_counter() - t0
+  print(f"  compiled in {compile_s:.0f} s", flush=True)
   state, batch = concrete()
   rng = jax.random.key(3)
   state, _ = compiled(state, batch, rng, None)  # Warm-up.
@@ -181,6 +182,7 @@ def time_step(c, repeats):
     state, metrics = compiled(state, batch, rng, None)
     jax.block_until_ready(metrics)
     times.append(time.perf_counter() - t0)
+    print(f"  step {len(times)}: {times[-1]:.3f} s", flush=True)
   stats = jax.devices()[0].memory_stats() or {}
   seconds = float(np.median(times))
   flops = _flops(compiled)
