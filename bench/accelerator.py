@@ -25,7 +25,8 @@ after that many seconds):
 5. `memory`: the largest batch with and without chunking, from XLA's
    compiled memory analysis only (nothing run): the analysis at three
    sizes, a quadratic fit in n, and the predicted largest n compiled to
-   check it fits the device's `bytes_limit` (or --limit_gib).
+   check it fits the device's `bytes_limit` (or --limit_gib), refitted
+   and stepped down while it does not.
 --parts picks parts; --append keeps what --out holds from other runs.
 Prints a markdown table and writes it (--md) and JSON (--out).
 """
@@ -67,6 +68,9 @@ def _define_flags():
   flags.DEFINE_list("parts", list(PARTS), "Parts to run, in this order.")
   flags.DEFINE_float("limit_gib", 0.0, "Memory the largest batch must fit "
                      "(0: the device's bytes_limit; set it on CPU).")
+  flags.DEFINE_integer("step_n", 4000, "Batch (X, X', Y, Y' each) of the "
+                       "step parts (sinkhorn_share too); not with --tiny.")
+  flags.DEFINE_integer("step_repeats", 3, "Timed steps after the warm-up.")
   flags.DEFINE_bool("append", False,
                     "Keep what --out already holds (runs of other parts).")
 
@@ -172,10 +176,15 @@ def time_step(c, repeats):
   compiled = step.lower(*args).compile()
   compile_s = time.perf_counter() - t0
   print(f"  compiled in {compile_s:.0f} s", flush=True)
+  t0 = time.perf_counter()
   state, batch = concrete()
+  jax.block_until_ready(state)
+  print(f"  initialised in {time.perf_counter() - t0:.0f} s", flush=True)
   rng = jax.random.key(3)
+  t0 = time.perf_counter()
   state, _ = compiled(state, batch, rng, None)  # Warm-up.
   jax.block_until_ready(state)
+  print(f"  warm-up step {time.perf_counter() - t0:.1f} s", flush=True)
   times = []
   for _ in range(repeats):
     t0 = time.perf_counter()
@@ -196,8 +205,9 @@ def largest_batch(chunk, sizes, limit, tiny, iters, deadline, multiple):
   """The largest batch whose step fits `limit` bytes by XLA's compiled
   memory analysis (nothing run): the analysis at `sizes`, a quadratic fit
   in n (features grow as n, the Sinkhorn matrices as n^2), the predicted
-  largest n rounded down to `multiple`, then compiled to check, and stepped
-  down by a tenth while it does not fit (until `deadline`)."""
+  largest n rounded down to `multiple`, then compiled to check; while it
+  does not fit (until `deadline`), a refit through the three nearest
+  sizes, stepping down at least a tenth."""
   points = []
   for n in sizes:
     points.append((n, _compiled_bytes(_config(n, chunk, "float32", iters,
@@ -205,13 +215,10 @@ def largest_batch(chunk, sizes, limit, tiny, iters, deadline, multiple):
   out = {"chunk": chunk, "points": points, "limit_bytes": limit}
   if not limit or any(b is None for _, b in points):
     return out
-  ns, bs = np.array(points, dtype=np.float64).T
-  coef = np.polyfit(ns, bs, min(2, len(ns) - 1))
-  roots = np.roots(coef - np.eye(len(coef))[-1] * limit)
-  real = [r.real for r in roots if abs(r.imag) < 1e-6 and r.real > 0]
-  if not real:
+  root = _largest_root(points, limit)
+  if root is None:
     return out
-  n = int(min(real) // multiple * multiple)
+  n = int(root // multiple * multiple)
   out["predicted"] = n
   while n >= multiple and time.time() < deadline:
     b = _compiled_bytes(_config(n, chunk, "float32", iters, tiny))
@@ -219,8 +226,22 @@ def largest_batch(chunk, sizes, limit, tiny, iters, deadline, multiple):
     if b is not None and b <= limit:
       out["largest"] = n
       break
-    n = int(0.9 * n // multiple * multiple)
+    # Refit through the three sizes nearest this one (the growth is steeper
+    # than the small sizes said), and step down at least a tenth.
+    near = sorted(points + out["checked"], key=lambda p: abs(p[0] - n))[:3]
+    refit = _largest_root(near, limit)
+    n = int(min(refit or n, 0.9 * n) // multiple * multiple)
   return out
+
+
+def _largest_root(points, limit):
+  """The smallest positive n where a polynomial fit (quadratic from three
+  points) of bytes(n) reaches `limit`, or None."""
+  ns, bs = np.array(points, dtype=np.float64).T
+  coef = np.polyfit(ns, bs, min(2, len(ns) - 1))
+  roots = np.roots(coef - np.eye(len(coef))[-1] * limit)
+  real = [r.real for r in roots if abs(r.imag) < 1e-6 and r.real > 0]
+  return min(real) if real else None
 
 
 def device_bytes():
@@ -324,7 +345,8 @@ def main(argv):
   ns = (16, 32) if tiny else (4000, 8000)
   chunk = 8 if tiny else 500
   iters = 20 if tiny else 500
-  repeats = 1 if tiny else 3
+  repeats = 1 if tiny else FLAGS.step_repeats
+  step_n = n if tiny else FLAGS.step_n
   steps = result.setdefault("step", {})
   if "sinkhorn" in parts:
     part("sinkhorn", lambda: result.__setitem__(
@@ -336,13 +358,13 @@ def main(argv):
   for dtype in ("float32", "bfloat16"):
     if f"step_{dtype}" in parts:
       part(f"step_{dtype}", lambda dtype=dtype: steps.__setitem__(
-          f"n={n} chunk={chunk} {dtype}",
-          time_step(_config(n, chunk, dtype, iters, tiny), repeats)))
+          f"n={step_n} chunk={chunk} {dtype}",
+          time_step(_config(step_n, chunk, dtype, iters, tiny), repeats)))
 
   def share():
-    one = time_step(_config(n, chunk, "float32", 1, tiny), repeats)
-    steps[f"n={n} chunk={chunk} float32, 1 iteration"] = one
-    full = steps.get(f"n={n} chunk={chunk} float32")
+    one = time_step(_config(step_n, chunk, "float32", 1, tiny), repeats)
+    steps[f"n={step_n} chunk={chunk} float32, 1 iteration"] = one
+    full = steps.get(f"n={step_n} chunk={chunk} float32")
     if full:
       result["sinkhorn_share"] = max(0.0, 1 - one["seconds"] / full["seconds"])
   if "sinkhorn_share" in parts:
