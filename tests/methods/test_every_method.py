@@ -85,8 +85,18 @@ def test_eight_devices_equal_one_device_and_compile_once(name, tmp_path,
   for k in one:
     np.testing.assert_allclose(eight[k], one[k], rtol=1e-3, atol=1e-5,
                                err_msg=k)
-  for x, y in zip(_leaves(state), _leaves(one_state)):
-    np.testing.assert_allclose(x, y, rtol=1e-3, atol=1e-5)
+  # POT-GAN refits its latent forest inside each step: forest_steps Adam
+  # steps on hard assignments, where another summation order can flip a
+  # near-tie and so move the forest by up to one inner step (seen on one
+  # CPU model, 1e-3 at learning rate 1e-2). Its parameters match to that
+  # step; every other leaf (the forest's effect on the generator included)
+  # to float order.
+  forest_atol = _config(name).potgan.forest_learning_rate
+  paths = [jax.tree_util.keystr(p) for p, _ in
+           jax.tree_util.tree_leaves_with_path(jax.device_get(state))]
+  for path, x, y in zip(paths, _leaves(state), _leaves(one_state)):
+    atol = forest_atol if "['forest']['params']" in path else 1e-5
+    np.testing.assert_allclose(x, y, rtol=1e-3, atol=atol, err_msg=path)
   # The generator moved: the states compared are not two initial states.
   moved = max(float(np.abs(a - b).max()) for a, b in zip(
       init, _leaves(one_state)) if a.dtype.kind == "f")
