@@ -65,7 +65,8 @@ def _define_flags():
   flags.DEFINE_string("md", "bench/out/accelerator.md", "Markdown.")
   flags.DEFINE_string("inception_json", "",
                       "bench/inception.py's JSON, added to the table.")
-  flags.DEFINE_list("parts", list(PARTS), "Parts to run, in this order.")
+  flags.DEFINE_list("parts", list(PARTS),
+                    "Parts to run (they run in the order of this default).")
   flags.DEFINE_float("limit_gib", 0.0, "Memory the largest batch must fit "
                      "(0: the device's bytes_limit; set it on CPU).")
   flags.DEFINE_integer("step_n", 4000, "Batch (X, X', Y, Y' each) of the "
@@ -318,13 +319,7 @@ def main(argv):
       best = max((r.get("images_per_s", 0) for r in inc.get("rows", [])),
                  default=None)
       result["inception"] = None if best is None else f"{best:.0f}"
-    for path, text in ((FLAGS.out, None), (FLAGS.md, table(result))):
-      os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-      with open(path, "w") as f:
-        if text is None:
-          json.dump(result, f, indent=2)
-        else:
-          f.write(text + "\n")
+    limits_lib.save_tables(result, FLAGS.out, FLAGS.md, table(result))
 
   def part(name, fn):
     if time.time() - start > FLAGS.budget_s:
