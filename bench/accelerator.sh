@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # One accelerator run (issue 11): at most 10 minutes on one GPU (the
-# steps' time limits add up to 570 s; the device tool allows 600 a call).
+# steps' time limits add up to 575 s; the device tool allows 600 a call).
 #
 #   bash bench/accelerator.sh [OUT_DIR]        # default bench/out/accelerator
 #
-# Writes OUT_DIR/{limits,inception,accelerator}.json, accelerator.md (the
-# table for bench/RESULTS.md) and nvidia_smi.txt. Each step is its own
+# Writes OUT_DIR/{limits,inception,networks,accelerator}.json, networks.md
+# and accelerator.md (the tables for bench/RESULTS.md). Each step is its own
 # process with its own time limit, so one that fails, hangs or runs long
 # leaves the others' results, and each step's peak device memory is its own.
 # Where ott-jax or ml-collections are missing (a bare accelerator image),
@@ -24,7 +24,7 @@ if ls .whl/*.whl >/dev/null 2>&1; then
   export PYTHONPATH="/tmp/otgan_site${PYTHONPATH:+:$PYTHONPATH}"
 fi
 PY="${PYTHON:-python3}"
-nvidia-smi > "$OUT_DIR/nvidia_smi.txt" 2>&1 || true
+nvidia-smi 2>&1 || true
 # 0. Fail fast: everything the run imports, and the device.
 $PY -c "
 import jax, flax, optax, ott, ml_collections
@@ -54,7 +54,14 @@ XLA_FLAGS="${XLA_FLAGS:-} --xla_gpu_autotune_level=0" \
 if [ $? -ne 0 ] && [ $((SECONDS - t0)) -lt 30 ]; then
   timeout 80 $ACC --parts=memory --budget_s=65
 fi
-# 5. The paper's CIFAR-10 step (configs/otgan_cifar10.py), chunked, at
+# 5. The critic's and generator's forward and training passes at batch 500
+#    (one chunk of the step), float32, without autotuning: the networks'
+#    rate on the device, beside the step's.
+XLA_FLAGS="${XLA_FLAGS:-} --xla_gpu_autotune_level=0" timeout 75 \
+    $PY bench/networks.py --nets=otgan_critic,otgan_generator --batch=500 \
+    --repeats=2 --notorch --limits="$OUT_DIR/limits.json" \
+    --out="$OUT_DIR/networks.json" --md="$OUT_DIR/networks.md"
+# 6. The paper's CIFAR-10 step (configs/otgan_cifar10.py), chunked, at
 #    n = 1000 first (float32, then with 1 Sinkhorn iteration: the share of
 #    the step in Sinkhorn; then bfloat16 networks), then at the paper's
 #    n = 4000; one timed step after the warm-up each, without autotuning
@@ -68,8 +75,8 @@ step() {  # step SECONDS ARGS...: one step process, without autotuning.
   XLA_FLAGS="${XLA_FLAGS:-} --xla_gpu_autotune_level=0" \
       timeout "$1" $ACC "${@:2}"
 }
-step 130 --parts=step_float32,sinkhorn_share --step_n=1000 --step_repeats=1 \
-    --budget_s=65
-step 90 --parts=step_bfloat16 --step_n=1000 --step_repeats=1 --budget_s=10
-step 100 --parts=step_float32 --step_n=4000 --step_repeats=1 --budget_s=10
-cat "$OUT_DIR/accelerator.md" 2>/dev/null
+step 120 --parts=step_float32,sinkhorn_share --step_n=1000 --step_repeats=1 \
+    --budget_s=60
+step 65 --parts=step_bfloat16 --step_n=1000 --step_repeats=1 --budget_s=10
+step 65 --parts=step_float32 --step_n=4000 --step_repeats=1 --budget_s=10
+cat "$OUT_DIR/networks.md" "$OUT_DIR/accelerator.md" 2>/dev/null
