@@ -312,13 +312,14 @@ def main(argv):
                  "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
   result.setdefault("skipped", [])
 
+  if FLAGS.inception_json and os.path.exists(FLAGS.inception_json):
+    with open(FLAGS.inception_json) as f:
+      inc = json.load(f)
+    best = max((r.get("images_per_s", 0) for r in inc.get("rows", [])),
+               default=None)
+    result["inception"] = None if best is None else f"{best:.0f}"
+
   def save():
-    if FLAGS.inception_json and os.path.exists(FLAGS.inception_json):
-      with open(FLAGS.inception_json) as f:
-        inc = json.load(f)
-      best = max((r.get("images_per_s", 0) for r in inc.get("rows", [])),
-                 default=None)
-      result["inception"] = None if best is None else f"{best:.0f}"
     limits_lib.save_tables(result, FLAGS.out, FLAGS.md, table(result))
 
   def part(name, fn):

@@ -171,8 +171,9 @@ def main(argv):
         f"jnp.dot [{m},{m}] precision highest |")
   print(f"| f32 matmul, numpy BLAS | {limits['matmul_flops_numpy'] / 1e9:.1f} "
         f"GFLOP/s | np.dot [{m},{m}] |")
-  for key, what in (("matmul_flops_xla_default_precision", "default precision"),
-                    ("matmul_flops_xla_bf16", "bfloat16 inputs")):
+  for key, what in (
+      ("matmul_flops_xla_default_precision", "default precision"),
+      ("matmul_flops_xla_bf16", "bfloat16 inputs")):
     if key in limits:
       print(f"| matmul, XLA | {limits[key] / 1e9:.1f} GFLOP/s | jnp.dot "
             f"[{m},{m}] {what} (accelerators only) |")
