@@ -112,10 +112,17 @@ class Evaluator:
     if evals_config.fid_resize not in FID_PROTOCOLS:
       raise ValueError(f"config.evals.fid_resize must be one of "
                        f"{tuple(FID_PROTOCOLS)}.")
+    path = evals_config.reference_stats
+    if "fid" in self.names and path and not os.path.isfile(path):
+      raise ValueError(
+          f"config.evals.reference_stats={path!r} is not a file. Write one "
+          "with `python -m launch.evaluate --write_reference=...`, or leave "
+          "it empty to compute the reference from the data.")
     self._inception: dict[tuple[str, str], Any] = {}
     self._weights = None
     self._real: dict[str, np.ndarray] = {}
-    self._reference: image_metrics.FeatureStats | None = None
+    # (the reference file's path, mtime and size, or None; the statistics).
+    self._reference: tuple[Any, image_metrics.FeatureStats] | None = None
 
   # Inputs ------------------------------------------------------------------
 
@@ -185,11 +192,18 @@ class Evaluator:
 
   def reference_stats(self) -> image_metrics.FeatureStats:
     """FID reference: `config.evals.reference_stats`, else the real data."""
-    if self.config.reference_stats:
-      return image_metrics.load_stats(self.config.reference_stats)
-    if self._reference is None:  # Mean/covariance once per run, not per eval.
-      self._reference = self._reference_from_data()
-    return self._reference
+    path = self.config.reference_stats
+    # Mean/covariance (and its root, `sigma_root`) once per run, not per
+    # eval; a file is read again only if it changed.
+    if path:
+      st = os.stat(path)
+      key = (path, st.st_mtime_ns, st.st_size)
+    else:
+      key = None
+    if self._reference is None or self._reference[0] != key:
+      self._reference = (key, image_metrics.load_stats(path) if path
+                         else self._reference_from_data())
+    return self._reference[1]
 
   def _reference_from_data(self) -> image_metrics.FeatureStats:
     _, digest = self._load_weights()
@@ -242,14 +256,18 @@ class Evaluator:
     if name == "is":
       return self._inception_score(samples)
     if name in ("fid", "kid", "pr"):
-      feats = pool()
       tag = f"pool3_{c.fid_resize}"
       if name == "fid":
         _, digest = self._load_weights()
+        reference = self.reference_stats()
+        # A reference made under another protocol is refused before the
+        # samples' Inception pass (an hour for 50,000 on a CPU), not after.
+        reference.check_protocol(digest, c.fid_resize, other="the samples")
         stats = image_metrics.FeatureStats.from_features(
-            feats, weights_hash=digest, resize=c.fid_resize)
+            pool(), weights_hash=digest, resize=c.fid_resize)
         return {f"fid/{tag}": image_metrics.fid_from_stats(
-            stats, self.reference_stats())}
+            stats, reference)}
+      feats = pool()
       real = self._real_pool_features()
       if name == "kid":
         result = image_metrics.kid(real, feats, num_subsets=c.kid_subsets,

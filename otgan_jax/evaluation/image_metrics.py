@@ -7,7 +7,8 @@ follow the reference implementations:
 
 - Inception Score: the OpenAI code of Salimans et al. (2016), 10 contiguous
   splits.
-- FID: pytorch-fid's `calculate_frechet_distance` (Heusel et al. 2017).
+- FID: pytorch-fid's `calculate_frechet_distance` (Heusel et al. 2017), its
+  matrix root's trace from a symmetric eigendecomposition (`frechet_distance`).
 - KID: the unbiased MMD^2 estimator with kernel `(x.y / d + 1)^3` of
   Binkowski et al. (2018), as in TF-GAN and torch-fidelity.
 - Precision and recall: the k-NN manifolds of Kynkaanniemi et al. (2019).
@@ -20,11 +21,11 @@ weights and the same resize: `FeatureStats` carries both, and
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 
 import numpy as np
-from scipy import linalg
 
 
 class ProtocolMismatchError(ValueError):
@@ -65,29 +66,42 @@ def inception_score(probs: np.ndarray, *,
   return float(np.mean(scores)), float(np.std(scores))
 
 
-def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
-                     sigma2: np.ndarray, *, eps: float = 1e-6) -> float:
-  """Frechet distance between two Gaussians, as pytorch-fid computes it.
+def psd_sqrt(sigma: np.ndarray) -> np.ndarray:
+  """The symmetric square root of a covariance (eigenvalues below 0 from
+  round-off taken as 0), in float64."""
+  w, v = np.linalg.eigh(np.asarray(sigma, np.float64))
+  return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
 
-  `||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2))`, with the matrix square
-  root from `scipy.linalg.sqrtm` in float64. If the product is singular (the
-  root is not finite), `eps * I` is added to both covariances and the root is
-  taken again. A small imaginary part from round-off is dropped; a large one
-  raises.
+
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
+                     sigma2: np.ndarray, *,
+                     sigma2_root: np.ndarray | None = None) -> float:
+  """Frechet distance between two Gaussians (pytorch-fid's quantity).
+
+  `||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2))`, in float64. The trace
+  of the root is taken as `sum sqrt(eig(R2 S1 R2))` with `R2 = S2^(1/2)`
+  symmetric: `R2 S1 R2` is similar to `S1 S2`, so the eigenvalues are the
+  same, and it is symmetric positive semi-definite, so `eigvalsh` is exact
+  to round-off and none is complex. pytorch-fid takes `scipy.linalg.sqrtm`
+  of the non-symmetric product instead; on full-rank covariances the two
+  agree to about 1e-12 relative (tests/evaluation/test_image_metrics.py),
+  and at d = 2048 this is ~5x faster (two eigendecompositions, 2-3 s on
+  two cores, against 10-15 s), one when `sigma2_root` is given. On singular
+  covariances (fewer samples than dimensions) sqrtm is unstable and
+  pytorch-fid retries with `1e-6 * I` added; here no retry is needed.
 
   Args:
     mu1: `[d]` mean of the first set.
     sigma1: `[d, d]` covariance of the first set.
     mu2: `[d]` mean of the second set.
     sigma2: `[d, d]` covariance of the second set.
-    eps: Diagonal offset for the retry on a singular product.
+    sigma2_root: `psd_sqrt(sigma2)` if already known (a reference set's).
 
   Returns:
     The distance (a float >= 0 up to round-off).
 
   Raises:
-    ValueError: On shape mismatch, or if the root has an imaginary diagonal
-      larger than 1e-3 (pytorch-fid's threshold).
+    ValueError: On shape mismatch.
   """
   mu1, mu2 = np.atleast_1d(mu1).astype(np.float64), np.atleast_1d(
       mu2).astype(np.float64)
@@ -97,21 +111,11 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
     raise ValueError(f"Shape mismatch: means {mu1.shape} vs {mu2.shape}, "
                      f"covariances {sigma1.shape} vs {sigma2.shape}.")
   diff = mu1 - mu2
-  covmean = linalg.sqrtm(sigma1 @ sigma2)
-  if not np.isfinite(covmean).all():
-    logging.warning("FID: singular product of covariances; adding %g to the "
-                    "diagonal of both.", eps)
-    offset = np.eye(sigma1.shape[0]) * eps
-    covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
-  if np.iscomplexobj(covmean):
-    if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
-      raise ValueError(
-          "FID: the matrix square root has an imaginary component of "
-          f"{np.abs(covmean.imag).max():.3g}; the covariances are probably "
-          "estimated from too few samples.")
-    covmean = covmean.real
+  root = psd_sqrt(sigma2) if sigma2_root is None else sigma2_root
+  eig = np.linalg.eigvalsh(root @ sigma1 @ root)
+  trace_covmean = np.sqrt(np.clip(eig, 0.0, None)).sum()
   return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) -
-               2.0 * np.trace(covmean))
+               2.0 * trace_covmean)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,6 +139,11 @@ class FeatureStats:
   resize: str
   dataset: str = ""
 
+  @functools.cached_property
+  def sigma_root(self) -> np.ndarray:
+    """`psd_sqrt(sigma)`, computed once (a reference's serves every FID)."""
+    return psd_sqrt(self.sigma)
+
   @classmethod
   def from_features(cls, features: np.ndarray, *, weights_hash: str,
                     resize: str, dataset: str = "") -> "FeatureStats":
@@ -150,18 +159,26 @@ class FeatureStats:
 
   def check_same_protocol(self, other: "FeatureStats") -> None:
     """Raises `ProtocolMismatchError` unless weights, resize and d agree."""
+    self.check_protocol(other.weights_hash, other.resize, other.mu.shape,
+                        other=other.dataset)
+
+  def check_protocol(self, weights_hash: str, resize: str,
+                     shape: tuple[int, ...] | None = None, *,
+                     other: str = "") -> None:
+    """`check_same_protocol` against the protocol of a set not yet computed
+    (an evaluator checks its reference before the Inception pass)."""
     problems = []
-    if self.weights_hash != other.weights_hash:
+    if self.weights_hash != weights_hash:
       problems.append(f"weights hash {self.weights_hash!r} vs "
-                      f"{other.weights_hash!r}")
-    if self.resize != other.resize:
-      problems.append(f"resize {self.resize!r} vs {other.resize!r}")
-    if self.mu.shape != other.mu.shape:
-      problems.append(f"feature size {self.mu.shape} vs {other.mu.shape}")
+                      f"{weights_hash!r}")
+    if self.resize != resize:
+      problems.append(f"resize {self.resize!r} vs {resize!r}")
+    if shape is not None and self.mu.shape != tuple(shape):
+      problems.append(f"feature size {self.mu.shape} vs {tuple(shape)}")
     if problems:
       raise ProtocolMismatchError(
           f"Feature statistics of {self.dataset or 'set 1'!r} and "
-          f"{other.dataset or 'set 2'!r} were made under different "
+          f"{other or 'set 2'!r} were made under different "
           f"protocols ({'; '.join(problems)}); their distance would not be "
           "comparable to published numbers. Recompute both with the same "
           "network weights and resize.")
@@ -205,7 +222,8 @@ def fid_from_stats(stats1: FeatureStats, stats2: FeatureStats) -> float:
     ProtocolMismatchError: If weights hash, resize or feature size differ.
   """
   stats1.check_same_protocol(stats2)
-  return frechet_distance(stats1.mu, stats1.sigma, stats2.mu, stats2.sigma)
+  return frechet_distance(stats1.mu, stats1.sigma, stats2.mu, stats2.sigma,
+                          sigma2_root=stats2.sigma_root)
 
 
 def _polynomial_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -21,6 +21,7 @@ Weights: see `inception_weights.py`. Typical use:
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from typing import Any
@@ -312,12 +313,23 @@ def preprocess(images: jax.Array, *, resize: str | None = "tf1",
   return x / 255.0 * 2.0 - 1.0
 
 
+@functools.partial(jax.jit, static_argnames=("model", "resize", "scaling",
+                                             "out_sharding"))
+def _forward(params, images, *, model, resize, scaling, out_sharding):
+  """Preprocessing and the network, one program for every extractor with the
+  same model, protocol, batch shape and mesh (jit's cache is keyed by them)."""
+  x = preprocess(images, resize=resize, scaling=scaling)
+  out = model.apply({"params": params}, x)
+  return jax.lax.with_sharding_constraint(out, out_sharding)
+
+
 class InceptionExtractor:
   """Jitted, batched, data-parallel Inception outputs for large image sets.
 
   Batches are split over the mesh's data axis and the params replicated; the
   last batch is padded to a multiple of the device count. One device is a
-  mesh of size one. Keep one extractor per evaluator so it compiles once.
+  mesh of size one. Extractors with the same settings share one compiled
+  program (a second evaluator in a process does not compile again).
   """
 
   def __init__(self, params: Params, *, resize: str | None = "tf1",
@@ -335,20 +347,15 @@ class InceptionExtractor:
     self.model = InceptionV3(include_logits="fc" in params,
                              precision=precision)
     self.params = jax.device_put(params, sharding.replicated(mesh))
-    batch = sharding.batch_sharding(mesh, 0)
-
-    def apply(params, images):
-      x = preprocess(images, resize=resize, scaling=scaling)
-      return self.model.apply({"params": params}, x)
-
-    self._apply = jax.jit(apply, in_shardings=(sharding.replicated(mesh),
-                                               batch),
-                          out_shardings=batch)
+    self._batch = sharding.batch_sharding(mesh, 0)
+    self._static = {"model": self.model, "resize": resize,
+                    "scaling": scaling, "out_sharding": self._batch}
 
   def apply(self, batch: np.ndarray) -> dict[str, jax.Array]:
     """One jitted step on `[b, h, w, c]` images, `b` a multiple of the
     device count; returns the sharded device outputs without waiting."""
-    return self._apply(self.params, batch)
+    return _forward(self.params, jax.device_put(batch, self._batch),
+                    **self._static)
 
   def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
     """Outputs for `[n, height, width, channels]` images (see `preprocess`).

@@ -59,6 +59,33 @@ def test_frechet_distance_full_covariances():
       expected, rel=1e-8)
 
 
+def _pytorch_fid(mu1, s1, mu2, s2):
+  """pytorch-fid's calculate_frechet_distance (scipy's sqrtm of S1 S2)."""
+  covmean = linalg.sqrtm(s1 @ s2).real
+  return (mu1 - mu2) @ (mu1 - mu2) + np.trace(s1) + np.trace(s2) - (
+      2 * np.trace(covmean))
+
+
+def test_fid_equals_pytorch_fids_sqrtm_and_the_reference_root_is_kept():
+  rng = np.random.default_rng(5)
+  x = rng.normal(size=(600, 256))
+  y = 0.5 * x + rng.normal(size=(600, 256)) + 0.1
+  ref = im.FeatureStats.from_features(x, weights_hash="h", resize="r")
+  gen = im.FeatureStats.from_features(y, weights_hash="h", resize="r")
+  want = _pytorch_fid(gen.mu, gen.sigma, ref.mu, ref.sigma)
+  assert im.fid_from_stats(gen, ref) == pytest.approx(want, rel=1e-10)
+  assert "sigma_root" in vars(ref)  # Computed once, kept for the next FID.
+  np.testing.assert_allclose(ref.sigma_root @ ref.sigma_root, ref.sigma,
+                             atol=1e-10)
+  # Either order is the same distance.
+  assert im.fid_from_stats(ref, gen) == pytest.approx(want, rel=1e-10)
+  # Fewer samples than dimensions: a singular covariance still gives a
+  # finite distance >= 0 without pytorch-fid's retry.
+  few = im.FeatureStats.from_features(y[:20], weights_hash="h", resize="r")
+  value = im.fid_from_stats(few, ref)
+  assert np.isfinite(value) and value > 0
+
+
 def test_fid_of_a_set_with_itself_is_zero():
   feats = np.random.default_rng(3).normal(size=(500, 16))
   stats = im.FeatureStats.from_features(feats, weights_hash="h", resize="none")

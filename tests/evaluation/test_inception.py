@@ -296,3 +296,10 @@ def test_sharded_batched_apply_equals_single_batch(caplog):
     assert sharded[key].shape == single[key].shape
     np.testing.assert_allclose(sharded[key], single[key], rtol=1e-4,
                                atol=1e-5)
+  # A second extractor with the same settings (a second evaluator in the
+  # process) runs the program already compiled; its own weights are used.
+  compiled = inception._forward._cache_size()  # pylint: disable=protected-access
+  other = random_params(include_logits=True, seed=6)
+  again = inception.InceptionExtractor(other, resize=None, batch_size=6)(images)
+  assert inception._forward._cache_size() == compiled  # pylint: disable=protected-access
+  assert not np.allclose(again["pool"], sharded["pool"])

@@ -122,5 +122,10 @@ def test_fid_kid_pr_of_a_digits_run(tmp_path, monkeypatch):
   np.testing.assert_allclose(with_file(samples)["fid/pool3_half_pixel"],
                              without, rtol=1e-6)
   image_metrics.save_stats(path, dataclasses.replace(stats, resize="tf1"))
+  assert passes == [16, 16]
   with pytest.raises(image_metrics.ProtocolMismatchError):
     with_file(samples)
+  assert passes == [16, 16], "refused before the samples' Inception pass"
+  c.evals.reference_stats = str(tmp_path / "missing.npz")
+  with pytest.raises(ValueError, match="missing.npz.*write_reference"):
+    evaluators.Evaluator(c.evals, info=source.info, source=source)
