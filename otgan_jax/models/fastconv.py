@@ -12,17 +12,18 @@ slower than the same network in PyTorch; with this module, 41 GFLOP/s and
 on par with PyTorch. `conv2d` keeps XLA's forward pass (and its input
 gradient for stride 1) and computes
 - the kernel's gradient as `sum_{b, o} x_pad[b, s o + t]^T dy[b, o]`: for
-  each of the kh x kw taps t, one `[B Ho Wo, C_in]^T @ [B Ho Wo, C_out]`
-  product over a strided slice of the padded input (for layers with at
-  least `MIN_TAP_CHANNELS` input and output channels; XLA's own is faster
-  on thinner ones);
+  each of the kh x kw taps t (a loop, `TAP_LOOP_UNROLL`), one
+  `[B Ho Wo, C_in]^T @ [B Ho Wo, C_out]` product over a strided slice of
+  the padded input (for layers with at least `MIN_TAP_CHANNELS` input and
+  output channels; XLA's own is faster on thinner ones);
 - a strided layer's input gradient as one product giving every tap's
   contribution `dy[b, o] @ k[t]^T`; tap `t = s q + p` lands at row
   `s (o + q) + p`, so the taps of each phase p are shifted and summed at
   1/s^2 of the input's size and the s x s phases interleaved (placing each
   tap on the full padded input with interior padding, as before 2026-12-04,
   kept every tap's full-size copy: XLA:CPU's memory analysis of the CIFAR-10
-  step at n = 256 said 42.9 GiB then, 19.4 GiB now).
+  step at n = 256 said 41.9 GiB then, 19.0 GiB without it, 12.7 GiB with
+  the kernel gradient's loop; XLA's own gradients 7.1 GiB).
 Values and both gradients equal XLA's (tests/models/test_fastconv.py).
 
 `upsampled_conv2d` is a stride-1 'SAME' convolution of the input upsampled
@@ -94,6 +95,13 @@ def _conv2d(x, kernel, strides, pads):
 # 256 -> 512 stride 2 at 32x32: 2.2x) and lose by at most 1.5x
 # (bench/RESULTS.md).
 MIN_TAP_CHANNELS = 128
+# The kernel gradient's taps run as a loop, one tap's strided input slice
+# live at a time: unrolled, XLA:CPU kept all kh x kw slices (the CIFAR-10
+# step at n = 256: 19.0 GiB by XLA's memory analysis, 12.7 GiB rolled; with
+# XLA's own kernel gradients 11.8 GiB) at the same speed (the critic's
+# training pass, bench/networks.py). True unrolls it (bench/networks.py
+# counts flops so: XLA's cost analysis counts a loop's body once).
+TAP_LOOP_UNROLL = 1
 
 _CACHE = {}
 
@@ -165,18 +173,16 @@ def _conv2d_vjp(strides, pads):
       dk = jax.vjp(lambda k: _conv(x, k, strides, pads), kernel)[1](dy)[0]
       return dx, dk
     dy2 = dy.reshape(-1, c_out)
-    rows = []
-    for a in range(kh):
-      row = []
-      for c in range(kw):
-        patch = jax.lax.slice(
-            xp, (0, a, c, 0),
-            (xp.shape[0], a + sy * (ho - 1) + 1, c + sx * (wo - 1) + 1, c_in),
-            (1, sy, sx, 1))
-        row.append(jax.lax.dot_general(
-            patch.reshape(-1, c_in), dy2, (((0,), (0,)), ((), ()))))
-      rows.append(jnp.stack(row))
-    return dx, jnp.stack(rows).astype(kernel.dtype)
+    span = (xp.shape[0], sy * (ho - 1) + 1, sx * (wo - 1) + 1, c_in)
+
+    def tap(carry, t):
+      window = jax.lax.dynamic_slice(xp, (0, t // kw, t % kw, 0), span)
+      patch = window[:, ::sy, ::sx, :]
+      return carry, jax.lax.dot_general(patch.reshape(-1, c_in), dy2,
+                                        (((0,), (0,)), ((), ())))
+    _, dk = jax.lax.scan(tap, None, jnp.arange(kh * kw),
+                         unroll=TAP_LOOP_UNROLL)
+    return dx, dk.reshape(kh, kw, c_in, c_out).astype(kernel.dtype)
 
   def bwd(res, dy):
     # The products above pay on XLA:CPU only; GPUs and TPUs have fast
