@@ -25,8 +25,9 @@ from otgan_jax import workdir as workdir_lib
 
 BATCH_AXIS = 2  # batch["x"] is [num_updates, draws, n, ...]
 # The initialisation runs once: on CPU it compiles without LLVM's
-# optimisations (configs/test.py's GAN init: 8.5 -> 2.8 s to compile, 0.5 ->
-# 0.7 s to run; the values equal the optimised build's to float32 round-off).
+# optimisations (configs/baselines_mnist.py:gan,smoke's init: 8.5 -> 2.8 s to
+# compile, 0.5 -> 0.7 s to run; the values equal the optimised build's to
+# float32 round-off, 4.8e-7).
 RUN_ONCE_CPU_OPTIONS = {"xla_backend_optimization_level": 0,
                         "xla_llvm_disable_expensive_passes": True}
 
