@@ -21,7 +21,9 @@ traceback:
 * Ctrl-C (SIGINT) or SIGTERM while `main` runs: the message given as
   `interrupted=` (or that of the `KeyboardInterrupt` subclass raised, such as
   `train.StoppedBeforeFirstStep`), exit status 128 + the signal number
-  (130, 143). `run` turns SIGTERM into a `KeyboardInterrupt` for this;
+  (130, 143), ending the process at once after the program's `finally`
+  clauses have run (no interpreter teardown, which could crash under XLA's
+  compile threads). `run` turns SIGTERM into a `KeyboardInterrupt` for this;
   code that handles signals itself (the training loop) installs its own
   handlers and restores these.
 
@@ -30,6 +32,7 @@ exit paths can still call `sys.exit` itself.
 """
 
 import logging as py_logging
+import os
 import signal
 import sys
 from typing import Callable
@@ -168,6 +171,31 @@ def _raise_interrupt(signum, frame):
   raise KeyboardInterrupt(signum)
 
 
+def _exit_now(code: int) -> None:
+  """Ends the process after a signal stopped `main`, skipping Python's teardown.
+
+  A signal stops the main thread at any point, also while XLA compiles in its
+  own threads; Python's teardown then destroys JAX's client under them (a
+  segfault, seen when SIGTERM came during the first step's compilation) and
+  reports the coroutines the interrupted code left unawaited. `main`'s
+  `finally` clauses have run (lock released, files closed, input thread
+  stopped) and nothing is left to write, so after flushing the logs and the
+  standard streams the process ends at once with `code`.
+  """
+  for handler in py_logging.getLogger().handlers + py_logging.getLogger(
+      "absl").handlers:
+    try:
+      handler.flush()
+    except Exception:  # pylint: disable=broad-except
+      pass
+  for stream in (sys.stdout, sys.stderr):
+    try:
+      stream.flush()
+    except (OSError, ValueError):
+      pass
+  os._exit(code)  # pylint: disable=protected-access
+
+
 def run(main: Callable[[list[str]], None], *,
         interrupted: str = "stopped by a signal; nothing was written") -> None:
   """`absl.app.run(main)` with bad input as one line; see the module doc.
@@ -193,8 +221,7 @@ def run(main: Callable[[list[str]], None], *,
       message = str(e) if type(e) is not KeyboardInterrupt else interrupted
       name = signal.Signals(signum).name
       sys.stderr.write(f"{name}: {one_line(message)}\n")
-      sys.stderr.flush()
-      sys.exit(128 + int(signum))
+      _exit_now(128 + int(signum))
     except app.UsageError:
       raise  # absl prints it with the usage line.
     except Exception as e:  # pylint: disable=broad-except

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import sys
 
 from absl import logging
 import jax
@@ -117,6 +118,13 @@ class _SignalFlag:
   `signum`, which the loop checks after each step (and the prefetcher while
   it waits), so the run saves the step it reached and ends.
 
+  The signal is recorded before it raises: a handler can run inside code that
+  cannot raise (a garbage-collector callback, a `__del__`), where Python
+  reports the error as "unraisable" and goes on. Such a report is dropped
+  here (one log line instead of a traceback) and the loop raises the
+  recorded stop itself before the first step (`raise_if_stopped_early`), so
+  no signal is lost.
+
   With several processes nothing is caught here: JAX's preemption service
   (started by `jax.distributed.initialize`) handles SIGTERM and makes all
   processes agree on one step at which they save and stop
@@ -128,6 +136,7 @@ class _SignalFlag:
     self.signum = None
     self.started = False
     self._previous = {}
+    self._previous_hook = None
 
   def __enter__(self):
     signals = (signal.SIGTERM, signal.SIGINT)
@@ -138,20 +147,38 @@ class _SignalFlag:
         self._previous[sig] = signal.signal(sig, self._handle)
       except ValueError:  # Not the main thread: no handlers.
         pass
+    if self._previous:
+      self._previous_hook = sys.unraisablehook
+      sys.unraisablehook = self._unraisable
     return self
 
   def _handle(self, signum, frame):
     del frame
+    self.signum = signum
     if not self.started:
       raise StoppedBeforeFirstStep(signum)
-    self.signum = signum
+
+  def _unraisable(self, unraisable):
+    if isinstance(unraisable.exc_value, StoppedBeforeFirstStep):
+      logging.info("%s arrived inside a callback that cannot raise; the run "
+                   "stops before its first step.",
+                   signal.Signals(unraisable.exc_value.signum).name)
+      return
+    self._previous_hook(unraisable)
 
   def is_set(self) -> bool:
     return self.signum is not None
 
+  def raise_if_stopped_early(self) -> None:
+    """Raises the recorded signal's `StoppedBeforeFirstStep` if no step ran."""
+    if self.signum is not None and not self.started:
+      raise StoppedBeforeFirstStep(self.signum)
+
   def __exit__(self, *exc):
     for sig, handler in self._previous.items():
       signal.signal(sig, handler)
+    if self._previous_hook is not None:
+      sys.unraisablehook = self._previous_hook
 
 
 class _Steps:
@@ -300,8 +327,10 @@ def _loop(config, workdir, exp, profiler, is_main, interrupted, ckpt, writer,
     return scalars
 
   for step_index, batch in batches:
+    interrupted.raise_if_stopped_early()
     profiler.before(step_index)
     state, metrics = train_step(state, batch, base_rng, constants)
+    interrupted.raise_if_stopped_early()  # Recorded during the first step.
     # From here on a signal saves the step reached instead of raising.
     interrupted.started = True
     step = step_index + 1
@@ -338,6 +367,9 @@ def _loop(config, workdir, exp, profiler, is_main, interrupted, ckpt, writer,
     if preempted:
       stopped = True
       break
+  # A signal the handler could not raise (see `_SignalFlag`), which ended
+  # the prefetcher's wait before the first step.
+  interrupted.raise_if_stopped_early()
   if interrupted.is_set() and not stopped:
     # The signal came while the loop waited for input (the prefetcher's
     # `stop_when` ended the iteration): the step reached is not saved yet.

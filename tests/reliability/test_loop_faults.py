@@ -1,5 +1,9 @@
 """The training loop: nothing-to-do resumes end at once, one run per workdir."""
 
+import gc
+import os
+import signal
+
 import pytest
 
 from configs import test as test_config
@@ -27,3 +31,32 @@ def test_a_second_run_on_a_locked_workdir_is_refused(tmp_path):
     with pytest.raises(workdir_lock.WorkdirLockedError):
       train.train_and_evaluate(c, str(tmp_path))
   assert not (tmp_path / "checkpoints").exists()
+
+
+def test_a_signal_inside_a_callback_that_cannot_raise_still_stops_the_run(
+    tmp_path, capsys):
+  # A signal handler runs wherever the main thread is, e.g. inside a
+  # garbage-collector callback (JAX has one), where Python reports an
+  # exception as "unraisable" and carries on. The run still stops before its
+  # first step, and the report is one log line, not a traceback.
+  fired = []
+
+  def callback(phase, info):
+    del info
+    handler = signal.getsignal(signal.SIGTERM)
+    if (phase == "start" and not fired
+        and getattr(handler, "__self__", None) is not None):
+      fired.append(True)
+      handler(signal.SIGTERM, None)  # Raises inside the callback.
+
+  gc.callbacks.append(callback)
+  try:
+    with pytest.raises(train.StoppedBeforeFirstStep) as e:
+      # Start-up allocates enough for many collections.
+      train.train_and_evaluate(test_config.get_config("gaussians"),
+                               str(tmp_path / "run"))
+  finally:
+    gc.callbacks.remove(callback)
+  assert fired and e.value.signum == signal.SIGTERM
+  assert "Traceback" not in capsys.readouterr().err
+  assert not os.listdir(tmp_path / "run" / "checkpoints")
