@@ -17,7 +17,8 @@ traceback:
 * an exception of `user_errors()` escaping `main` (bad input: `ValueError`,
   `OSError`, the package's `CheckpointError`, `DataError`,
   `WorkdirLockedError`, `NonFiniteLossError`): `error (TypeName): message`,
-  exit status 1. Raise them with a message that says what to do;
+  exit status 1 (without Python's teardown, see `_exit_now`). Raise them
+  with a message that says what to do;
 * Ctrl-C (SIGINT) or SIGTERM while `main` runs: the message given as
   `interrupted=` (or that of the `KeyboardInterrupt` subclass raised, such as
   `train.StoppedBeforeFirstStep`), exit status 128 + the signal number
@@ -172,15 +173,17 @@ def _raise_interrupt(signum, frame):
 
 
 def _exit_now(code: int) -> None:
-  """Ends the process after a signal stopped `main`, skipping Python's teardown.
+  """Ends the process after `main` was stopped, skipping Python's teardown.
 
   A signal stops the main thread at any point, also while XLA compiles in its
   own threads; Python's teardown then destroys JAX's client under them (a
   segfault, seen when SIGTERM came during the first step's compilation) and
-  reports the coroutines the interrupted code left unawaited. `main`'s
+  reports the coroutines the interrupted code left unawaited. An error can
+  leave such work behind too (a failed async save's writes). `main`'s
   `finally` clauses have run (lock released, files closed, input thread
-  stopped) and nothing is left to write, so after flushing the logs and the
-  standard streams the process ends at once with `code`.
+  stopped, checkpointer closed) and nothing is left to write, so after
+  flushing the logs and the standard streams the process ends at once with
+  `code`, its one-line message the last thing it printed.
   """
   for handler in py_logging.getLogger().handlers + py_logging.getLogger(
       "absl").handlers:
@@ -229,8 +232,10 @@ def run(main: Callable[[list[str]], None], *,
           e, user_errors()):
         raise
       message = _config_load_message(e) if isinstance(e, OSError) else None
-      sys.exit(f"error: {message}" if message else
-               f"error ({type(e).__name__}): {one_line(str(e))}")
+      sys.stderr.write((f"error: {message}" if message else
+                        f"error ({type(e).__name__}): {one_line(str(e))}")
+                       + "\n")
+      _exit_now(1)
     finally:
       if previous is not None:
         try:
