@@ -57,6 +57,7 @@ def main(argv):
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
       __file__))))
   from otgan_jax import reproduce
+  from otgan_jax import reproduce_report
   # pylint: enable=g-import-not-at-top
   reproduce.pin_to_cpus()  # A --jobs run: before JAX starts its backend.
   # Runs of one configuration (other seeds, a resumed run) compile once.
@@ -95,9 +96,9 @@ def main(argv):
   elif not os.path.isdir(_WORKDIR.value):
     raise FileNotFoundError(f"--workdir={_WORKDIR.value} does not exist: "
                             "--report_only reads a suite's finished runs.")
-  reproduce.report(suite, _WORKDIR.value, seeds,
-                   wall_seconds=None if _REPORT_ONLY.value else
-                   time.time() - start)
+  reproduce_report.report(suite, _WORKDIR.value, seeds,
+                          wall_seconds=None if _REPORT_ONLY.value else
+                          time.time() - start)
   say(f"Wrote {os.path.join(_WORKDIR.value, 'report.md')} in "
       f"{time.time() - start:.0f} s")
 

@@ -98,14 +98,22 @@ class Experiment:
         lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
         shapes, shardings)
 
-  def init_state(self) -> train_state_lib.TrainState:
-    """Fresh state, weight norm initialised on a deterministic real batch."""
-    num = self.config.model.init_batch_size
-    # Drawn from far past any training step, so init data is its own sample.
-    sample = self.source.sample(2**30, num)
-    real = data_lib.normalize(sample["x"], self.info)
-    labels = (np.asarray(sample["label"], np.int32)
-              if self.config.model.num_classes > 0 else None)
+  def init_state(self, real=None, labels=None) -> train_state_lib.TrainState:
+    """Fresh state, weight norm initialised on a deterministic real batch.
+
+    Args:
+      real: the `[config.model.init_batch_size, *info.shape]` batch in the
+        model's range; by default drawn from the data source (an
+        `Experiment` built with `info=` and no data must pass it).
+      labels: its int labels for a conditional model, else None.
+    """
+    if real is None:
+      num = self.config.model.init_batch_size
+      # Drawn from far past any training step: init data is its own sample.
+      sample = self.source.sample(2**30, num)
+      real = data_lib.normalize(sample["x"], self.info)
+      labels = (np.asarray(sample["label"], np.int32)
+                if self.config.model.num_classes > 0 else None)
     rep = sharding_lib.replicated(self.mesh)
     init = jax.jit(self.method.init_state, out_shardings=jax.tree.map(
         lambda s: s.sharding, self.abstract_state()))

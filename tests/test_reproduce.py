@@ -10,6 +10,7 @@ from configs import common
 from configs import reproduce as suites
 from otgan_jax import methods
 from otgan_jax import reproduce
+from otgan_jax import reproduce_report
 from otgan_jax import train
 from otgan_jax.reproduce import Check
 from otgan_jax.reproduce import Claim
@@ -69,7 +70,7 @@ def test_the_suite_trains_scores_reports_and_resumes(tmp_path):
     assert result["step"] == 4
     assert set(result["metrics"]) >= {"modes/covered",
                                       "reverse_kl/parzen_0.1"}
-  text = reproduce.report(suite, workdir, [0])
+  text = reproduce_report.report(suite, workdir, [0])
   assert "Verdict: inconclusive" in text and "one seed" in text
   assert os.path.exists(tmp_path / "figures" / "frozen.png")
   with open(tmp_path / "results.csv") as f:
@@ -87,27 +88,29 @@ def test_the_suite_trains_scores_reports_and_resumes(tmp_path):
 
 def test_verdicts_need_the_ordering_beyond_the_spread():
   beats = Check("beats", "m", a="a", b="b", higher_is_better=False)
-  assert reproduce.verdict(beats, {"a": [1.0, 1.1, 0.9],
+  assert reproduce_report.verdict(beats, {"a": [1.0, 1.1, 0.9],
                                    "b": [2.0, 2.1, 1.9]})[0] == "reproduced"
-  assert reproduce.verdict(beats, {"a": [2.0, 2.1, 1.9],
+  assert reproduce_report.verdict(beats, {"a": [2.0, 2.1, 1.9],
                                    "b": [1.0, 1.1, 0.9]})[0] == (
                                        "not reproduced")
-  assert reproduce.verdict(beats, {"a": [1.0, 2.0, 1.5],
+  assert reproduce_report.verdict(beats, {"a": [1.0, 2.0, 1.5],
                                    "b": [1.6, 1.4, 1.7]})[0] == "inconclusive"
-  assert reproduce.verdict(beats, {"a": [1.0], "b": [2.0]})[0] == (
+  assert reproduce_report.verdict(beats, {"a": [1.0], "b": [2.0]})[0] == (
       "inconclusive")
   trend = Check("trend", "m", runs=("x", "y", "z"))
   up = {"x": [1.0, 1.1], "y": [2.0, 2.1], "z": [3.0, 3.1]}
-  assert reproduce.verdict(trend, up)[0] == "reproduced"
+  assert reproduce_report.verdict(trend, up)[0] == "reproduced"
   up["y"] = [5.0, 5.1]  # Not monotone: not "reproduced".
-  assert reproduce.verdict(trend, up)[0] == "inconclusive"
+  assert reproduce_report.verdict(trend, up)[0] == "inconclusive"
   floor = Check("at_least", "m", a="a", value=8)
-  assert reproduce.verdict(floor, {"a": [8, 8, 8]})[0] == "reproduced"
-  assert reproduce.verdict(floor, {"a": [8, 5, 4]})[0] == "not reproduced"
+  assert reproduce_report.verdict(floor, {"a": [8, 8, 8]})[0] == "reproduced"
+  assert reproduce_report.verdict(floor, {"a": [8, 5, 4]})[0] == (
+      "not reproduced")
   # Not in every seed, mean on the wrong side: not reproduced.
-  assert reproduce.verdict(floor, {"a": [8, 8, 7]})[0] == "not reproduced"
+  assert reproduce_report.verdict(floor, {"a": [8, 8, 7]})[0] == (
+      "not reproduced")
   share = Check("at_least", "m", a="a", value=0.5)
-  assert reproduce.verdict(share, {"a": [0.6, 0.6, 0.45]})[0] == (
+  assert reproduce_report.verdict(share, {"a": [0.6, 0.6, 0.45]})[0] == (
       "inconclusive")  # Mean above, one seed below.
 
 
