@@ -42,6 +42,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from otgan_jax import interrupts
 from otgan_jax.errors import exception_chain as _chain
 
 
@@ -214,13 +215,11 @@ def run(main: Callable[[list[str]], None], *,
       previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     except ValueError:  # Not the main thread.
       pass
+    interrupts.install()  # A signal inside a callback is not lost.
     try:
       main(argv)
     except KeyboardInterrupt as e:
-      signum = getattr(e, "signum", None)
-      if signum is None:
-        signum = (e.args[0] if e.args and isinstance(e.args[0], int)
-                  else signal.SIGINT)
+      signum = interrupts.signal_number(e)
       message = str(e) if type(e) is not KeyboardInterrupt else interrupted
       name = signal.Signals(signum).name
       sys.stderr.write(f"{name}: {one_line(message)}\n")

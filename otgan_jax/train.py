@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import os
 import signal
-import sys
 
 from absl import logging
 import jax
@@ -20,6 +19,7 @@ import numpy as np
 
 from otgan_jax import checkpointing
 from otgan_jax import experiment as experiment_lib
+from otgan_jax import interrupts
 from otgan_jax import metric_writers
 from otgan_jax import train_state as train_state_lib
 from otgan_jax import workdir as workdir_lib
@@ -119,11 +119,10 @@ class _SignalFlag:
   it waits), so the run saves the step it reached and ends.
 
   The signal is recorded before it raises: a handler can run inside code that
-  cannot raise (a garbage-collector callback, a `__del__`), where Python
-  reports the error as "unraisable" and goes on. Such a report is dropped
-  here (one log line instead of a traceback) and the loop raises the
-  recorded stop itself before the first step (`raise_if_stopped_early`), so
-  no signal is lost.
+  cannot raise (JAX's garbage-collector callback, a `__del__`), where Python
+  swallows the error; `otgan_jax.interrupts` then delivers the signal again,
+  and whatever happens the loop raises the recorded stop itself before and
+  right after the first step (`raise_if_stopped_early`): no signal is lost.
 
   With several processes nothing is caught here: JAX's preemption service
   (started by `jax.distributed.initialize`) handles SIGTERM and makes all
@@ -136,7 +135,6 @@ class _SignalFlag:
     self.signum = None
     self.started = False
     self._previous = {}
-    self._previous_hook = None
 
   def __enter__(self):
     signals = (signal.SIGTERM, signal.SIGINT)
@@ -148,8 +146,7 @@ class _SignalFlag:
       except ValueError:  # Not the main thread: no handlers.
         pass
     if self._previous:
-      self._previous_hook = sys.unraisablehook
-      sys.unraisablehook = self._unraisable
+      interrupts.install()
     return self
 
   def _handle(self, signum, frame):
@@ -157,14 +154,6 @@ class _SignalFlag:
     self.signum = signum
     if not self.started:
       raise StoppedBeforeFirstStep(signum)
-
-  def _unraisable(self, unraisable):
-    if isinstance(unraisable.exc_value, StoppedBeforeFirstStep):
-      logging.info("%s arrived inside a callback that cannot raise; the run "
-                   "stops before its first step.",
-                   signal.Signals(unraisable.exc_value.signum).name)
-      return
-    self._previous_hook(unraisable)
 
   def is_set(self) -> bool:
     return self.signum is not None
@@ -177,8 +166,6 @@ class _SignalFlag:
   def __exit__(self, *exc):
     for sig, handler in self._previous.items():
       signal.signal(sig, handler)
-    if self._previous_hook is not None:
-      sys.unraisablehook = self._previous_hook
 
 
 class _Steps:

@@ -18,6 +18,8 @@ import jax
 import numpy as np
 from jax.sharding import NamedSharding
 
+from otgan_jax import interrupts
+
 
 def host_batch(source, step: int, *, num_updates: int, batch_size: int,
                shard_index: int, num_shards: int, with_labels: bool = False,
@@ -77,7 +79,9 @@ class Prefetcher:
   ended without a batch or an error is a `PrefetchError`; and the wait polls,
   so signal handlers run in the main thread while it waits, and
   `stop_when()` (e.g. "a SIGTERM/SIGINT handler has set its flag") ends the
-  iteration (`StopIteration`) even while the input is stuck.
+  iteration (`StopIteration`) even while the input is stuck. (A Ctrl-C whose
+  handler ran inside JAX's garbage-collector callback during the wait is
+  delivered again, not lost: `otgan_jax.interrupts`, installed here.)
   """
 
   def __init__(self, source, start: int, stop: int, *, num_updates: int,
@@ -106,6 +110,7 @@ class Prefetcher:
       poll_seconds: how often the wait checks the input thread and
         `stop_when`.
     """
+    interrupts.install()
     self._queue: queue.Queue = queue.Queue(maxsize=max(1, buffer_size))
     self._stop = threading.Event()
     self._stop_when = stop_when
