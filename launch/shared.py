@@ -24,7 +24,8 @@ traceback:
   `train.StoppedBeforeFirstStep`), exit status 128 + the signal number
   (130, 143), ending the process at once after the program's `finally`
   clauses have run (no interpreter teardown, which could crash under XLA's
-  compile threads). `run` turns SIGTERM into a `KeyboardInterrupt` for this;
+  compile threads). `run` turns SIGTERM into a `KeyboardInterrupt` for this
+  (unless the process inherited it as ignored, then it stays so);
   code that handles signals itself (the training loop) installs its own
   handlers and restores these.
 
@@ -212,7 +213,8 @@ def run(main: Callable[[list[str]], None], *,
   def wrapped(argv):
     previous = None
     try:
-      previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+      if signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     except ValueError:  # Not the main thread.
       pass
     interrupts.install()  # A signal inside a callback is not lost.

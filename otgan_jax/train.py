@@ -124,6 +124,10 @@ class _SignalFlag:
   and whatever happens the loop raises the recorded stop itself before and
   right after the first step (`raise_if_stopped_early`): no signal is lost.
 
+  A signal the process inherited as ignored (SIGINT in a job a script put
+  in the background, which Ctrl-C in its terminal must not stop) stays
+  ignored, as Python itself leaves it.
+
   With several processes nothing is caught here: JAX's preemption service
   (started by `jax.distributed.initialize`) handles SIGTERM and makes all
   processes agree on one step at which they save and stop
@@ -142,7 +146,8 @@ class _SignalFlag:
       signals = ()
     for sig in signals:
       try:
-        self._previous[sig] = signal.signal(sig, self._handle)
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+          self._previous[sig] = signal.signal(sig, self._handle)
       except ValueError:  # Not the main thread: no handlers.
         pass
     if self._previous:

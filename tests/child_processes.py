@@ -11,6 +11,7 @@ program compiled by its subprocess share the session's XLA cache.
 """
 
 import os
+import sys
 
 
 def child_env(**overrides: str) -> dict[str, str]:
@@ -20,3 +21,20 @@ def child_env(**overrides: str) -> dict[str, str]:
   env["JAX_DISABLE_MOST_OPTIMIZATIONS"] = "1"
   env.update(overrides)
   return env
+
+
+def with_interactive_sigint(module: str, *args: str) -> list[str]:
+  """`python -m module args...`, with Python's own SIGINT handler.
+
+  A process started in the background by a script inherits SIGINT as
+  ignored (POSIX: so that Ctrl-C in the terminal stops the script, not its
+  background jobs), and Python and the training loop leave it ignored; so
+  a suite started that way would not test Ctrl-C. The child made here
+  handles SIGINT as when started from a terminal.
+  """
+  return [sys.executable, "-c",
+          "import runpy, signal, sys; "
+          "signal.signal(signal.SIGINT, signal.default_int_handler); "
+          "del sys.argv[0]; "
+          "runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)",
+          module, *args]

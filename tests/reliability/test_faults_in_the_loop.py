@@ -33,6 +33,13 @@ def _train_command(workdir, *flags):
           *flags]
 
 
+def _interactive_train_command(workdir, *flags):
+  """`_train_command` with Python's SIGINT handler even if this suite runs
+  in the background (child_processes.with_interactive_sigint)."""
+  return child_processes.with_interactive_sigint(
+      *_train_command(workdir, *flags)[2:])
+
+
 def _run(cmd, timeout=300):
   return subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True,
                         text=True, timeout=timeout, check=False)
@@ -50,7 +57,8 @@ def test_a_signal_before_the_first_step_says_nothing_to_save(tmp_path, sig,
                                                             code):
   workdir = tmp_path / "run"
   proc = subprocess.Popen(
-      _train_command(workdir, "--config.total_steps=50"), cwd=ROOT, env=ENV,
+      _interactive_train_command(workdir, "--config.total_steps=50"),
+      cwd=ROOT, env=ENV,
       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
   # Start-up is under way once the config is logged (before compilation).
   deadline, seen = time.time() + 120, ""

@@ -60,3 +60,19 @@ def test_a_signal_inside_a_callback_that_cannot_raise_still_stops_the_run(
   assert fired and e.value.signum == signal.SIGTERM
   assert "Traceback" not in capsys.readouterr().err
   assert not os.listdir(tmp_path / "run" / "checkpoints")
+
+
+def test_an_ignored_sigint_stays_ignored_by_the_loop():
+  # A job a script put in the background inherits SIGINT as ignored, so that
+  # Ctrl-C in its terminal stops the script, not the job; the loop's
+  # handlers leave it so (SIGTERM is still handled).
+  previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+  try:
+    before_term = signal.getsignal(signal.SIGTERM)
+    with train._SignalFlag():  # pylint: disable=protected-access
+      assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+      assert signal.getsignal(signal.SIGTERM) is not before_term
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    assert signal.getsignal(signal.SIGTERM) is before_term
+  finally:
+    signal.signal(signal.SIGINT, previous)

@@ -182,7 +182,10 @@ def test_a_signal_flag_ends_a_wait_on_stuck_input():
 
 
 def test_sigint_interrupts_a_wait_on_stuck_input():
+  # Python's own SIGINT handler, also when this suite runs in the background
+  # (where a child inherits SIGINT as ignored).
   proc = _run_script("""
+      signal.signal(signal.SIGINT, signal.default_int_handler)
       p = make(Source(block_at=0), 0, 10)
       print("ready", flush=True)
       try:
