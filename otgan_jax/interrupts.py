@@ -5,8 +5,9 @@ that cannot raise: a garbage-collector callback (JAX registers one, which
 runs at any allocation) or a `__del__`. There the handler's
 `KeyboardInterrupt` is reported as "unraisable" (a traceback on stderr) and
 the program goes on as if no signal had come: a Ctrl-C ignored, a SIGTERM
-from a scheduler ignored until its SIGKILL (seen: a wait on stuck input that
-SIGINT did not end, 1 run in a full test suite).
+from a scheduler ignored until its SIGKILL (seen: SIGTERM during a run's
+start-up, 1 of 12 runs trained to the end; a CI log's KeyboardInterrupt
+swallowed in JAX's `_xla_gc_callback`).
 
 `install()` adds a `sys.unraisablehook` that, for such an interrupt in the
 main thread, sends the same signal to the main thread again shortly after
