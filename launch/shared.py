@@ -185,8 +185,16 @@ def _exit_now(code: int) -> None:
   `finally` clauses have run (lock released, files closed, input thread
   stopped, checkpointer closed) and nothing is left to write, so after
   flushing the logs and the standard streams the process ends at once with
-  `code`, its one-line message the last thing it printed.
+  `code`, its one-line message the last thing it printed. A process of a
+  multi-process run first leaves `jax.distributed` as its teardown would
+  have (else its peers log the lost connection before their own error).
   """
+  jax = sys.modules.get("jax")
+  if jax is not None and jax.distributed.is_initialized():
+    try:
+      jax.distributed.shutdown()
+    except Exception:  # pylint: disable=broad-except
+      pass  # Ending anyway.
   for handler in py_logging.getLogger().handlers + py_logging.getLogger(
       "absl").handlers:
     try:

@@ -124,3 +124,22 @@ def test_potgan_on_two_processes_trains_the_vae_once_and_both_use_it(tmp_path):
   logged = _metrics(workdir)
   assert logged[-1]["step"] == 2
   assert np.isfinite(logged[-1]["pot/matching_cost"])
+
+
+def test_bad_input_in_both_processes_is_one_line_each(tmp_path):
+  # Each process ends with its one-line error, having left jax.distributed
+  # first: no peer logs the lost connection.
+  missing = tmp_path / "missing"
+  procs = _launch_two(tmp_path / "run", 1,
+                      "--config=configs/otgan_cifar10.py:smoke",
+                      f"--config.data.data_dir={missing}")
+  for p in procs:
+    _, err = p.communicate(timeout=300)
+    assert p.returncode == 1, err[-3000:]
+    lines = [line for line in err.splitlines() if line.strip()
+             and not (line[:1] in "IWEF" and line[1:5].isdigit())]
+    assert lines == [f"error (DataError): The data folder '{missing}' for "
+                     "cifar10 does not exist or is not a folder. Pass "
+                     "--config.data.data_dir=DIR pointing at the folder "
+                     "with the official files, or use "
+                     "--config.data.source=tfds."], err[-3000:]
