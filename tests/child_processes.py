@@ -38,3 +38,10 @@ def with_interactive_sigint(module: str, *args: str) -> list[str]:
           "del sys.argv[0]; "
           "runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)",
           module, *args]
+
+
+def messages(stderr: str) -> list[str]:
+  """A child's stderr without absl's log lines (`I1203 ...`: a severity
+  letter and a date) and without blank lines."""
+  return [line for line in stderr.splitlines() if line.strip()
+          and not (line[:1] in "IWEF" and line[1:5].isdigit())]

@@ -136,8 +136,7 @@ def test_bad_input_in_both_processes_is_one_line_each(tmp_path):
   for p in procs:
     _, err = p.communicate(timeout=300)
     assert p.returncode == 1, err[-3000:]
-    lines = [line for line in err.splitlines() if line.strip()
-             and not (line[:1] in "IWEF" and line[1:5].isdigit())]
+    lines = child_processes.messages(err)
     assert lines == [f"error (DataError): The data folder '{missing}' for "
                      "cifar10 does not exist or is not a folder. Pass "
                      "--config.data.data_dir=DIR pointing at the folder "

@@ -45,10 +45,7 @@ def _run(cmd, timeout=300):
                         text=True, timeout=timeout, check=False)
 
 
-def _messages(stderr):
-  """stderr without absl's log lines (I1203 ...) and without blank lines."""
-  return [line for line in stderr.splitlines() if line.strip()
-          and not (line[:1] in "IWEF" and line[1:5].isdigit())]
+_messages = child_processes.messages
 
 
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130),

@@ -14,6 +14,7 @@ import pytest
 
 from configs import test as test_config
 from otgan_jax import train
+import child_processes  # tests/child_processes.py
 
 
 def _one_line_error(proc, *needles):
@@ -21,9 +22,7 @@ def _one_line_error(proc, *needles):
   assert proc.returncode == 1, (proc.returncode, proc.stderr[-3000:])
   for bad in ("Traceback", "Exception ignored", "Event loop is closed"):
     assert bad not in proc.stderr, proc.stderr[-3000:]
-  # absl log lines start with a severity letter and a date (I1203 ...).
-  lines = [line for line in proc.stderr.splitlines() if line.strip()
-           and not (line[:1] in "IWEF" and line[1:5].isdigit())]
+  lines = child_processes.messages(proc.stderr)
   assert len(lines) == 1, proc.stderr[-3000:]
   for needle in needles:
     assert needle in lines[0], lines[0]
