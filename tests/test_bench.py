@@ -1,10 +1,19 @@
-"""The benchmark scripts run end to end on tiny sizes: table and JSON."""
+"""The benchmark scripts run end to end on tiny sizes: table and JSON.
+
+Those whose tiny run still takes 20-50 s (each starts one or more programs
+that compile a whole network or step) are `slow` (`python -m pytest -m
+slow`); the Sinkhorn loss, Sinkhorn passes and accelerator script parts run
+in the default suite.
+"""
 
 import json
 import math
 import os
 import subprocess
 import sys
+
+import pytest
+
 import child_processes  # tests/child_processes.py
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -35,6 +44,7 @@ def test_ot_loss_bench_prints_and_saves_its_table(tmp_path):
   assert row["ours_mem_mb"] > 0
 
 
+@pytest.mark.slow
 def test_scaling_bench_prints_and_saves_its_table(tmp_path):
   out = tmp_path / "scaling.json"
   _run("bench/scaling.py", "--devices=1,2", "--ns=16", "--repeats=1",
@@ -50,6 +60,7 @@ def test_scaling_bench_prints_and_saves_its_table(tmp_path):
   assert rows[1]["temp_mib"] < rows[0]["temp_mib"]
 
 
+@pytest.mark.slow
 def test_limits_and_sinkhorn_peers_benches_run_on_tiny_sizes(tmp_path):
   limits = tmp_path / "limits.json"
   _run("bench/limits.py", "--tiny", f"--out={limits}")
@@ -133,6 +144,7 @@ def test_accelerator_largest_batch_fits_and_checks(monkeypatch):
   assert out["largest"] <= 20000 and out["checked"][0][1] == 2**40
 
 
+@pytest.mark.slow
 def test_networks_bench_runs_on_tiny_nets(tmp_path):
   # PyTorch is optional (not installed for the tests): its rows are then
   # skipped and ours are still timed, with XLA's flop count.
@@ -150,6 +162,7 @@ def test_networks_bench_runs_on_tiny_nets(tmp_path):
   assert "assign_generator" in md.read_text()
 
 
+@pytest.mark.slow
 def test_xla_flags_bench_compares_settings_on_tiny_workloads(tmp_path):
   out, md = tmp_path / "xla_flags.json", tmp_path / "xla_flags.md"
   _run("bench/xla_flags.py", "--tiny", "--settings=default,fast_math",
@@ -177,6 +190,7 @@ def test_sinkhorn_passes_bench_times_every_pass(tmp_path):
   assert "floor -" not in stdout, stdout
 
 
+@pytest.mark.slow
 def test_conv_passes_bench_times_every_layer_and_pass(tmp_path):
   # PyTorch rows are optional (no torch here); --nofull skips the whole
   # training passes to keep this short.

@@ -3,15 +3,17 @@
 Each `,smoke` variant is its config with tiny networks and a few steps: the
 data reading (official files, first N images, resizing), the method's
 train step, checkpointing and the evaluation at the end run as in the full
-protocol. configs/assignment_mnist.py's are in test_assignment_method.py.
+protocol.
 """
 
 import importlib
 import json
 
+import jax
 import numpy as np
 import pytest
 
+from otgan_jax import experiment
 from otgan_jax import train
 from otgan_jax.evaluation import evaluators
 
@@ -22,14 +24,23 @@ SMOKE = [
     ("otgan_cifar10", "smoke", "cifar10"),
     ("otgan_cifar10", "one_gpu,smoke", "cifar10"),
     ("potgan_cifar10", "smoke", "cifar10"),
+    ("assignment_mnist", "square,smoke", "mnist"),
+    ("assignment_mnist", "ssim,smoke", "mnist"),
 ]
+# The whole runs take 25-95 s each: one stays in the default suite (the
+# paper's method on real CIFAR-10, as a one-GPU user runs it); the others
+# are `slow` (`python -m pytest -m slow`), and every variant's step is
+# built and traced on its real data by the default suite (below).
+_DEFAULT_RUN = ("otgan_cifar10", "one_gpu,smoke", "cifar10")
+RUNS = [pytest.param(*s, marks=() if s == _DEFAULT_RUN else pytest.mark.slow)
+        for s in SMOKE]
 
 
 # Real data through the paper-width networks: at LLVM level 0 running them
 # slows more than compiling speeds up, so they compile as users run them
 # (tests/conftest.py).
 @pytest.mark.optimised
-@pytest.mark.parametrize("name,variant,folder", SMOKE)
+@pytest.mark.parametrize("name,variant,folder", RUNS)
 def test_smoke_variant_trains_and_scores_on_real_data(
     name, variant, folder, shared_data_dir, tmp_path):
   module = importlib.import_module(f"configs.{name}")
@@ -57,6 +68,35 @@ def test_smoke_variant_trains_and_scores_on_real_data(
   assert np.isfinite(m["w1/exact"]) and m["w1/exact"] > 0
   if "assignment_variance" in c.evals.metrics:
     assert m["assignment/variance"] >= 0
+
+
+@pytest.mark.parametrize("name,variant,folder", SMOKE)
+def test_smoke_variant_reads_its_data_and_its_step_traces(
+    name, variant, folder, shared_data_dir, tmp_path, loop_batch):
+  # What the slow whole runs above check before their first step, for every
+  # variant in seconds: the data folder read as the protocol says (first N
+  # images, resized), the method's preparation (POT-GAN's VAE, the
+  # assignment method's reals) and its train step traced on the loop's
+  # first batch, keeping the state's structure, shapes and dtypes.
+  module = importlib.import_module(f"configs.{name}")
+  c = module.get_config(variant)
+  c.data.data_dir = str(shared_data_dir / folder)
+  exp = experiment.Experiment(c, devices=jax.devices()[:1])
+  shape = exp.source.info.shape
+  if c.data.resize:
+    assert shape[:2] == (c.data.resize, c.data.resize)
+  constants = exp.prepare(str(tmp_path), fresh=True)
+  batch = loop_batch(exp, 0)
+  if batch is not None:
+    assert batch["x"].shape[-len(shape):] == shape
+    assert float(np.std(np.asarray(batch["x"]))) > 0  # real pixels
+  state = exp.abstract_state()
+  new_state, metrics = jax.eval_shape(exp.method.train_step, state, batch,
+                                      jax.random.key(0), constants)
+  assert (jax.tree.structure(new_state) == jax.tree.structure(state))
+  for a, b in zip(jax.tree.leaves(new_state), jax.tree.leaves(state)):
+    assert (a.shape, a.dtype) == (b.shape, b.dtype)
+  assert metrics and all(m.shape == () for m in metrics.values())
 
 
 def test_the_mnist_table_configs_share_the_assignment_protocol():
