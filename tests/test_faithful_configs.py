@@ -93,7 +93,7 @@ def test_smoke_variant_reads_its_data_and_its_step_traces(
   state = exp.abstract_state()
   new_state, metrics = jax.eval_shape(exp.method.train_step, state, batch,
                                       jax.random.key(0), constants)
-  assert (jax.tree.structure(new_state) == jax.tree.structure(state))
+  assert jax.tree.structure(new_state) == jax.tree.structure(state)
   for a, b in zip(jax.tree.leaves(new_state), jax.tree.leaves(state)):
     assert (a.shape, a.dtype) == (b.shape, b.dtype)
   assert metrics and all(m.shape == () for m in metrics.values())
