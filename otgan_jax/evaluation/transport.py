@@ -20,18 +20,24 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy import stats
 
 from otgan_jax.losses import blockwise
 
-# POT imports every installed backend at import time; TensorFlow and PyTorch
-# take seconds and may grab GPU memory, and W1 needs neither.
-os.environ.setdefault("POT_BACKEND_DISABLE_TENSORFLOW", "1")
-os.environ.setdefault("POT_BACKEND_DISABLE_PYTORCH", "1")
-import ot  # pylint: disable=g-import-not-at-top,wrong-import-position
-
 CostFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 _OPTIMAL = 1  # POT's result code for a converged network simplex.
+
+
+def _pot():
+  """POT, imported on first use: half a second of start-up (with scikit-learn
+  and SciPy) that training, sampling and the other metrics do not need.
+
+  POT imports every installed backend at import time; TensorFlow and PyTorch
+  take seconds and may grab GPU memory, and W1 needs neither.
+  """
+  os.environ.setdefault("POT_BACKEND_DISABLE_TENSORFLOW", "1")
+  os.environ.setdefault("POT_BACKEND_DISABLE_PYTORCH", "1")
+  import ot  # pylint: disable=g-import-not-at-top
+  return ot
 
 
 def _flatten(points: np.ndarray, name: str) -> np.ndarray:
@@ -83,6 +89,7 @@ def exact_w1(x: np.ndarray, y: np.ndarray, *, metric: str = "euclidean",
   y = _subsample(_flatten(y, "y"), max_points, rng)
   if x.shape[1] != y.shape[1]:
     raise ValueError(f"Point sizes differ: {x.shape[1]} vs {y.shape[1]}.")
+  ot = _pot()
   cost_matrix = ot.dist(x, y, metric=metric)
   a = np.full(len(x), 1.0 / len(x))
   b = np.full(len(y), 1.0 / len(y))
@@ -219,6 +226,7 @@ def assignment_variance(generated: np.ndarray, real: np.ndarray, *,
                           batch_size=batch_size)
   counts = np.bincount(index, minlength=num_real)
   ratio = len(generated) / num_real
+  from scipy import stats  # pylint: disable=g-import-not-at-top
   binom = stats.binom(len(generated), 1.0 / num_real)
   support = np.arange(len(generated) + 1)
   baseline = float((binom.pmf(support) * np.abs(support - ratio)).sum())

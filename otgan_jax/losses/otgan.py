@@ -14,16 +14,20 @@ gradient of
 
 from __future__ import annotations
 
-from typing import Any, Callable, Union
+from typing import Any, Callable, TYPE_CHECKING, Union
 
 import jax
 import jax.numpy as jnp
-from ott.geometry import costs
-from ott.geometry import geometry
-from ott.geometry import pointcloud
-from ott.solvers import linear
 
 from otgan_jax.losses import sinkhorn
+
+if TYPE_CHECKING:
+  from ott.geometry import geometry
+  from ott.geometry import pointcloud
+
+# ott-jax is imported where it is first used: its import takes about 1.7 s
+# (it loads SciPy and its own tools), which sampling, evaluation, the
+# baselines and every command that stops at bad input do not need.
 
 Array = jax.Array
 CostMatrixFn = Callable[[Array, Array], Array]
@@ -44,6 +48,8 @@ CONDITIONAL_PAIR_WEIGHTS = (1.0, 1.0, -1.0, -1.0)
 
 def _point_cloud(a: Array, b: Array, cost: str, epsilon: float
                  ) -> pointcloud.PointCloud:
+  from ott.geometry import costs  # pylint: disable=g-import-not-at-top
+  from ott.geometry import pointcloud  # pylint: disable=g-import-not-at-top,redefined-outer-name
   if cost == "cosine":
     return pointcloud.PointCloud(a, b, cost_fn=costs.Cosine(), epsilon=epsilon)
   if cost == "sqeuclidean":
@@ -76,8 +82,13 @@ def cost_matrix(a: Array, b: Array, cost: Cost = "cosine") -> Array:
 def _geometry(a: Array, b: Array, cost: Cost, epsilon: float
               ) -> geometry.Geometry:
   if callable(cost):
-    return geometry.Geometry(cost_matrix=cost(a, b), epsilon=epsilon)
+    return _ott_geometry(cost(a, b), epsilon)
   return _point_cloud(a, b, cost, epsilon)
+
+
+def _ott_geometry(cost_matrix_: Array, epsilon: float) -> geometry.Geometry:
+  from ott.geometry import geometry  # pylint: disable=g-import-not-at-top,redefined-outer-name
+  return geometry.Geometry(cost_matrix=cost_matrix_, epsilon=epsilon)
 
 
 def sinkhorn_plan(a: Array, b: Array, *, cost: Cost = "cosine",
@@ -138,6 +149,7 @@ def _solve(geom: geometry.Geometry, num_iterations: int,
                   inner_iterations=inner_iterations(num_iterations))
   else:
     kwargs = dict(threshold=threshold, max_iterations=num_iterations)
+  from ott.solvers import linear  # pylint: disable=g-import-not-at-top
   out = linear.solve(geom, lse_mode=True, **kwargs)
   plan = out.matrix
   n, m = plan.shape
@@ -176,8 +188,8 @@ def _energy(pairs, names, weights, *, epsilon, num_iterations, threshold,
     iters, errs = jnp.asarray(num_iterations, jnp.int32), jnp.max(errs)
   elif matching == "sinkhorn":
     plans, iters, errs = jax.vmap(lambda c: _solve(
-        geometry.Geometry(cost_matrix=jax.lax.stop_gradient(c),
-                          epsilon=epsilon), num_iterations, threshold))(costs_)
+        _ott_geometry(jax.lax.stop_gradient(c), epsilon), num_iterations,
+        threshold))(costs_)
     iters, errs = jnp.max(iters), jnp.max(errs)
   else:
     if rng is None:

@@ -21,8 +21,7 @@ def _costs(n=40, m=40, d=8, spread=1.0, seed=0):
 
 def _ott(costs, eps, iters):
   return jax.vmap(lambda c: otgan_loss._solve(
-      otgan_loss.geometry.Geometry(cost_matrix=c, epsilon=eps), iters,
-      None)[0])(costs)
+      otgan_loss._ott_geometry(c, eps), iters, None)[0])(costs)
 
 
 @pytest.mark.parametrize("eps,iters", [(0.002, 1), (0.002, 7), (0.002, 60),
