@@ -25,6 +25,20 @@ def digits():
   return data.build_source(_digits_config(), seed=0)
 
 
+def test_digits_read_from_the_wheel_equal_sklearn_s_loader(monkeypatch):
+  from sklearn import datasets  # pylint: disable=g-import-not-at-top
+  from otgan_jax.data import synthetic  # pylint: disable=g-import-not-at-top
+  reference = datasets.load_digits()
+  assert synthetic._digits_table() is not None  # The fast path is taken.
+  # Both the direct read and the fallback (a moved file) give sklearn's data.
+  for table in (synthetic._digits_table, lambda: None):
+    monkeypatch.setattr(synthetic, "_digits_table", table)
+    images, labels = synthetic.load_digits()
+    np.testing.assert_array_equal(images[..., 0], reference.images)
+    np.testing.assert_array_equal(labels, reference.target)
+    assert images.dtype == np.uint8 and labels.dtype == np.int32
+
+
 def test_digits_shape_range_count(digits):
   assert digits.info == data.DatasetInfo(
       "digits", (8, 8, 1), 0.0, 16.0, 1797, 10)
