@@ -34,6 +34,7 @@ from absl import app
 from absl import flags
 
 from launch import shared
+from otgan_jax.evaluation import comparability
 from otgan_jax.evaluation import published
 
 _RUNS = flags.DEFINE_list("runs", ["runs/*"], "Workdir globs.")
@@ -95,7 +96,7 @@ def read_runs(patterns: list[str], select: str) -> dict[str, dict]:
   """{workdir: {"name", "seed", "step", "config", "metrics"}}.
 
   `metrics` maps each metric to `{"value", "protocol"}`: the selected value
-  and the `published.Protocol` it was measured under (from config.json,
+  and the `comparability.Protocol` it was measured under (from config.json,
   dataset_info.json and that evaluation's recorded `config.evals`).
   """
   runs = {}
@@ -109,7 +110,7 @@ def read_runs(patterns: list[str], select: str) -> dict[str, dict]:
       last = max(records, key=lambda r: r["step"])
       config = _load_json(os.path.join(workdir, "config.json")) or {
           "name": last["name"], "seed": last["seed"],
-          "data": {"name": last.get("data", published.UNSTATED)}}
+          "data": {"name": last.get("data", comparability.UNSTATED)}}
       info = _load_json(os.path.join(workdir, "dataset_info.json"))
       chosen = {}
       for metric in {m for r in records for m in r["metrics"]}:
@@ -122,7 +123,7 @@ def read_runs(patterns: list[str], select: str) -> dict[str, dict]:
         else:
           pick = max if higher_is_better(metric) else min
           _, value, i = pick(values, key=lambda v: (v[1], v[0]))
-        protocol = published.run_protocol(
+        protocol = comparability.run_protocol(
             config, metric, dataset_info=info,
             evals=records[i].get("protocol"), selection=select)
         chosen[metric] = {"value": value, "protocol": protocol}
@@ -155,9 +156,9 @@ def aggregate(runs: dict[str, dict]) -> dict[tuple[str, str, str], dict]:
   return out
 
 
-def _units(protocol: published.Protocol) -> str:
+def _units(protocol: comparability.Protocol) -> str:
   r = protocol.value_range
-  return "" if r in (None, published.UNSTATED) else f"[{r[0]:g}, {r[1]:g}]"
+  return "" if r in (None, comparability.UNSTATED) else f"[{r[0]:g}, {r[1]:g}]"
 
 
 def _row(entry, group) -> dict[str, object]:
@@ -168,13 +169,13 @@ def _row(entry, group) -> dict[str, object]:
   if group is None:
     row.update(experiment="(no run yet)", seeds=0, published=entry.value,
                published_std=entry.std,
-               protocol_note="paper: " + published.describe(entry.protocol))
+               protocol_note="paper: " + comparability.describe(entry.protocol))
     return row
-  mean, ours = published.to_published_units(group["mean"], group["protocol"],
-                                            entry)
-  std, _ = published.to_published_units(group["std"], group["protocol"],
-                                        entry)
-  ok, reason = published.comparable(ours, entry)
+  mean, ours = comparability.to_published_units(
+      group["mean"], group["protocol"], entry)
+  std, _ = comparability.to_published_units(
+      group["std"], group["protocol"], entry)
+  ok, reason = comparability.comparable(ours, entry)
   if ours.value_range != group["protocol"].value_range:
     reason += f"; ours rescaled from {_units(group['protocol'])}"
   row.update(experiment=group["name"], metric=group["metric"],
@@ -191,8 +192,8 @@ def rows(runs: dict[str, dict]) -> list[dict[str, object]]:
   table_rows, used = [], set()
   for entry in published.PUBLISHED:
     matched = [key for key, g in sorted(groups.items())
-               if published.same_quantity(entry.metric, g["metric"])
-               and published.matches_setting(entry, g["config"])]
+               if comparability.same_quantity(entry.metric, g["metric"])
+               and comparability.matches_setting(entry, g["config"])]
     used.update(matched)
     table_rows += ([_row(entry, groups[k]) for k in matched] if matched
                    else [_row(entry, None)])
@@ -202,7 +203,7 @@ def rows(runs: dict[str, dict]) -> list[dict[str, object]]:
       row.update(table="Other results", experiment=g["name"],
                  metric=g["metric"], ours_mean=g["mean"], ours_std=g["std"],
                  seeds=g["seeds"], units=_units(g["protocol"]),
-                 protocol_note=published.describe(g["protocol"]), source="")
+                 protocol_note=comparability.describe(g["protocol"]), source="")
       table_rows.append(row)
   return table_rows
 

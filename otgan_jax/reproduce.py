@@ -15,7 +15,7 @@ processes, each pinned to its own CPUs (`run_suite`), and every run's log is
 `otgan_jax.reproduce_report` then judges the claims and writes `report.md`
 (per claim: what the paper says, the protocol of our numbers, mean +- std
 over seeds, the published number beside ours only when
-`evaluation.published.comparable` says the protocols match and otherwise in
+`evaluation.comparability.comparable` says the protocols match and otherwise in
 its own column with what differs, and a verdict), `results.csv` (one row per
 run, seed and metric) and one PNG per claim.
 

@@ -3,7 +3,7 @@
 `verdict()` applies a claim's `Check` to the scores over seeds; `report()`
 writes `report.md` (per claim: the paper's statement, our protocol, mean +-
 std over seeds, published numbers beside ours only where
-`evaluation.published.comparable` says the protocols match, the verdicts),
+`evaluation.comparability.comparable` says the protocols match, the verdicts),
 `results.csv` and one PNG per claim.
 """
 
@@ -109,16 +109,19 @@ def _published_cells(r: Run, config: Config, metric: str,
                      results: dict) -> tuple[str, str]:
   """(comparable published numbers, other-protocol ones with what differs)."""
   # pylint: disable-next=g-import-not-at-top
+  from otgan_jax.evaluation import comparability
+  # pylint: disable-next=g-import-not-at-top
   from otgan_jax.evaluation import published
   plain = config.to_dict()
   plain["data"].update(dict(r.eval_data))
   evals = dict(plain["evals"], num_samples=r.num_samples,
                num_reference=results.get("num_reference", r.num_reference),
                w1_max_points=max(r.num_samples, r.num_reference))
-  ours = published.run_protocol(plain, metric, evals=evals, selection="last")
+  ours = comparability.run_protocol(plain, metric, evals=evals,
+                                    selection="last")
   same, other = [], []
   for entry in published.entries_for(plain, metric):
-    ok, reason = published.comparable(ours, entry)
+    ok, reason = comparability.comparable(ours, entry)
     value = f"{entry.value:g}" + (f" ± {entry.std:g}" if entry.std else "")
     cite = f"{value} ({entry.source})"
     (same if ok else other).append(cite if ok else f"{cite}: {reason}")

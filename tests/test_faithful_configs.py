@@ -148,18 +148,20 @@ def test_the_faithful_configs_are_comparable_with_the_papers_table(
     name, variant, published):
   # From the config alone (before any run): first 5,000 at 32x32, 50,000
   # samples against the 5,000 reals, W1 converted to the paper's [-1, 1].
+  # pylint: disable-next=g-import-not-at-top
+  from otgan_jax.evaluation import comparability
   from otgan_jax.evaluation import published as pub  # pylint: disable=g-import-not-at-top
   module = importlib.import_module(f"configs.{name}")
   config = module.get_config(variant).to_dict()
-  ours = pub.run_protocol(config, "w1/exact")
+  ours = comparability.run_protocol(config, "w1/exact")
   entries = pub.entries_for(config)
   assert [e.value for e in entries] == [published]
-  value, mine = pub.to_published_units(127.5, ours, entries[0])
+  value, mine = comparability.to_published_units(127.5, ours, entries[0])
   assert value == pytest.approx(1.0)  # 127.5 in [0, 255] is 1 in [-1, 1].
-  ok, why = pub.comparable(mine, entries[0])
+  ok, why = comparability.comparable(mine, entries[0])
   assert ok, why
   # Its smoke variant is not: other sample counts.
   smoke = module.get_config(variant + ",smoke").to_dict()
-  ok, why = pub.comparable(pub.to_published_units(
-      127.5, pub.run_protocol(smoke, "w1/exact"), entries[0])[1], entries[0])
+  ok, why = comparability.comparable(comparability.to_published_units(
+      127.5, comparability.run_protocol(smoke, "w1/exact"), entries[0])[1], entries[0])
   assert not ok and "samples" in why

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from launch import tables
+from otgan_jax.evaluation import comparability
 from otgan_jax.evaluation import published
 from otgan_jax.evaluation import transport
 
@@ -87,16 +88,17 @@ def _find(rows, experiment, source_part):
 
 
 def test_convert_w1_between_ranges():
-  assert published.convert_w1(255.0, (0, 255), (-1, 1)) == pytest.approx(2.0)
-  assert published.convert_w1(10.0, (0, 255), (0, 1)) == pytest.approx(
+  assert comparability.convert_w1(255.0, (0, 255), (-1, 1)) == pytest.approx(
+      2.0)
+  assert comparability.convert_w1(10.0, (0, 255), (0, 1)) == pytest.approx(
       10 / 255)
-  assert published.convert_w1(3.0, (0, 1), (-1, 1)) == pytest.approx(6.0)
-  back = published.convert_w1(
-      published.convert_w1(7.5, (0, 255), (-1, 1)), (-1, 1), (0, 255))
+  assert comparability.convert_w1(3.0, (0, 1), (-1, 1)) == pytest.approx(6.0)
+  back = comparability.convert_w1(
+      comparability.convert_w1(7.5, (0, 255), (-1, 1)), (-1, 1), (0, 255))
   assert back == pytest.approx(7.5)
   for bad in ((1, 1), (2, 0), "unstated", None):
     with pytest.raises(ValueError, match="high > low"):
-      published.convert_w1(1.0, bad, (-1, 1))
+      comparability.convert_w1(1.0, bad, (-1, 1))
 
 
 def test_convert_w1_equals_exact_w1_of_rescaled_images():
@@ -105,7 +107,7 @@ def test_convert_w1_equals_exact_w1_of_rescaled_images():
   y = rng.integers(0, 256, (20, 4, 4, 1)).astype(np.float64)
   raw = transport.exact_w1(x, y)
   rescaled = transport.exact_w1(x / 127.5 - 1, y / 127.5 - 1)
-  assert published.convert_w1(raw, (0, 255), (-1, 1)) == pytest.approx(
+  assert comparability.convert_w1(raw, (0, 255), (-1, 1)) == pytest.approx(
       rescaled, rel=1e-9)
 
 
@@ -121,45 +123,46 @@ def _w1_entry(data="mnist", label="square assignment"):
 def test_run_protocol_from_config():
   config = _config("a", "assignment", "mnist",
                    evals=_evals(num_samples=10_000, num_reference=5000))
-  p = published.run_protocol(config, "w1/exact", dataset_info=_MNIST_28,
+  p = comparability.run_protocol(config, "w1/exact", dataset_info=_MNIST_28,
                              selection="last")
   assert p.data == "mnist" and p.resolution == (28, 28)
   assert p.value_range == (0.0, 255.0)  # The evaluators' raw data range.
   assert (p.num_generated, p.num_real) == (5000, 5000)  # w1_max_points.
   # Without dataset_info.json: the data set's known shape and range.
-  assert published.run_protocol(config, "w1/exact") == dataclasses.replace(
-      p, selection=published.UNSTATED)
-  is_p = published.run_protocol(config, "is/openai", dataset_info=_MNIST_28)
+  assert comparability.run_protocol(config, "w1/exact") == dataclasses.replace(
+      p, selection=comparability.UNSTATED)
+  is_p = comparability.run_protocol(config, "is/openai", dataset_info=_MNIST_28)
   assert is_p.value_range is None and is_p.num_real is None
   assert is_p.params == {"is_splits": 10} and is_p.num_generated == 10_000
 
 
 def test_comparable_matches_and_names_what_differs():
   entry = _w1_entry()
-  ours = published.Protocol(
+  ours = comparability.Protocol(
       metric="w1/exact", data="mnist", resolution=(32, 32),
       value_range=(-1.0, 1.0), num_generated=50_000, num_real=5000,
       params={"ground_cost": "euclidean"}, split="train", selection="last")
-  ok, reason = published.comparable(ours, entry)
+  ok, reason = comparability.comparable(ours, entry)
   assert ok and "same protocol" in reason and "units" in reason
 
   wrong_res = dataclasses.replace(ours, resolution=(28, 28))
-  ok, reason = published.comparable(wrong_res, entry)
+  ok, reason = comparability.comparable(wrong_res, entry)
   assert not ok and "resolution: ours 28x28, paper 32x32" in reason
 
   raw_units = dataclasses.replace(ours, value_range=(0.0, 255.0))
-  ok, reason = published.comparable(raw_units, entry)
+  ok, reason = comparability.comparable(raw_units, entry)
   assert not ok and "units: ours [0, 255], paper [-1, 1]" in reason
-  value, converted = published.to_published_units(2550.0, raw_units, entry)
+  value, converted = comparability.to_published_units(2550.0, raw_units, entry)
   assert value == pytest.approx(20.0)
-  assert published.comparable(converted, entry)[0]
+  assert comparability.comparable(converted, entry)[0]
 
-  unstated = dataclasses.replace(entry.protocol, value_range=published.UNSTATED)
-  ok, reason = published.comparable(ours, unstated)
+  unstated = dataclasses.replace(entry.protocol,
+                                 value_range=comparability.UNSTATED)
+  ok, reason = comparability.comparable(ours, unstated)
   assert not ok and "unstated in the paper: units" in reason
 
   fewer = dataclasses.replace(ours, num_generated=5000, selection="best")
-  ok, reason = published.comparable(fewer, entry)
+  ok, reason = comparability.comparable(fewer, entry)
   assert "generated samples: ours 5,000, paper 50,000" in reason
   assert "selection: ours best, paper last" in reason
 
@@ -167,10 +170,10 @@ def test_comparable_matches_and_names_what_differs():
 def test_unstated_implementation_is_not_comparable():
   [fid] = [e for e in published.PUBLISHED if e.metric == "fid"
            and e.label == "POT-GAN"]
-  ours = published.run_protocol(
+  ours = comparability.run_protocol(
       _config("p", "potgan", "cifar10", evals=_evals()),
       "fid/pool3_half_pixel", dataset_info=_CIFAR)
-  ok, reason = published.comparable(ours, fid)
+  ok, reason = comparability.comparable(ours, fid)
   assert not ok and "which fid implementation" in reason
 
 
@@ -198,7 +201,7 @@ def test_published_data_is_labelled():
     assert kinds[("Salimans et al. 2018", "Fig. 3", f"batch {batch}")] == (
         "figure")
   assert kinds[("Salimans et al. 2018", "Table 1", "batch 8000")] == "table"
-  assert {e.kind for e in published.PUBLISHED} <= set(published.KINDS)
+  assert {e.kind for e in published.PUBLISHED} <= set(comparability.KINDS)
   w1 = [e for e in published.PUBLISHED if e.metric == "w1/exact"]
   assert len(w1) == 10 and all(e.protocol.value_range == (-1.0, 1.0)
                                and "units" in e.protocol.inferred for e in w1)
