@@ -33,6 +33,7 @@ Anything else is a bug and keeps its traceback. A program that needs other
 exit paths can still call `sys.exit` itself.
 """
 
+import gc
 import logging as py_logging
 import os
 import signal
@@ -174,6 +175,19 @@ def _raise_interrupt(signum, frame):
   raise KeyboardInterrupt(signum)
 
 
+def _skip_the_last_collection() -> None:
+  """Leaves the objects alive now out of the garbage collection that ends
+  Python's teardown (`gc.freeze`).
+
+  That collection walks every object still tracked (JAX, ott-jax, SciPy and
+  Orbax leave hundreds of thousands) to find cycles, 0.5-1.5 s at the end of
+  every command for nothing: `main` has returned, its `finally` clauses have
+  closed what it wrote (checkpointer, metric and event files, the workdir
+  lock). The `atexit` handlers and the modules' teardown still run.
+  """
+  gc.freeze()
+
+
 def _exit_now(code: int) -> None:
   """Ends the process after `main` was stopped, skipping Python's teardown.
 
@@ -228,6 +242,7 @@ def run(main: Callable[[list[str]], None], *,
     interrupts.install()  # A signal inside a callback is not lost.
     try:
       main(argv)
+      _skip_the_last_collection()
     except KeyboardInterrupt as e:
       signum = interrupts.signal_number(e)
       message = str(e) if type(e) is not KeyboardInterrupt else interrupted
