@@ -29,7 +29,9 @@ def test_digits_read_from_the_wheel_equal_sklearn_s_loader(monkeypatch):
   from sklearn import datasets  # pylint: disable=g-import-not-at-top
   from otgan_jax.data import synthetic  # pylint: disable=g-import-not-at-top
   reference = datasets.load_digits()
-  assert synthetic._digits_table() is not None  # The fast path is taken.
+  # The fast path is taken (else scikit-learn moved or changed its file).
+  assert synthetic._digits_table() is not None, (
+      "sklearn/datasets/data/digits.csv.gz not found as expected")
   # Both the direct read and the fallback (a moved file) give sklearn's data.
   for table in (synthetic._digits_table, lambda: None):
     monkeypatch.setattr(synthetic, "_digits_table", table)
