@@ -247,12 +247,14 @@ def train_vae(data: np.ndarray | Array, *, model: nn.Module, steps: int,
     The trained VAE variables.
   """
   # One of this process's devices: on several hosts only process 0 trains.
-  data = jax.device_put(jnp.asarray(data, jnp.float32),
-                        jax.local_devices()[0])
+  device = jax.local_devices()[0]
+  data = jax.device_put(jnp.asarray(data, jnp.float32), device)
   rng = jax.random.key(seed)
   params = jax.jit(model.init)(rng, data[:batch_size], rng)
   tx = optax.adam(learning_rate)
-  opt_state = tx.init(params)
+  # Committed to the data's device, like the step's outputs: the first step
+  # would otherwise see uncommitted arguments and compile a second program.
+  params, opt_state = jax.device_put((params, tx.init(params)), device)
 
   # The data set is an argument, not a closed-over constant baked into the
   # compiled program.
