@@ -20,6 +20,8 @@ after that many seconds):
    bfloat16 networks (`model.dtype`): compile time, median step time, XLA's
    flop count over that time, XLA's memory analysis and the device's peak
    memory (the process's, so bench/accelerator.sh runs each in its own).
+   With --profile_dir, the float32 step runs once more under JAX's
+   profiler and its top operations join the table (bench/trace_summary.py).
 4. `sinkhorn_share`: the share of the step in Sinkhorn (the step with 1
    iteration instead of 500).
 5. `memory`: the largest batch with and without chunking, from XLA's
@@ -46,6 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bench import limits as limits_lib  # pylint: disable=g-import-not-at-top
+from bench import trace_summary
 from configs import otgan_cifar10
 from otgan_jax import experiment
 from otgan_jax import losses
@@ -74,6 +77,8 @@ def _define_flags():
   flags.DEFINE_integer("step_repeats", 3, "Timed steps after the warm-up.")
   flags.DEFINE_bool("append", False,
                     "Keep what --out already holds (runs of other parts).")
+  flags.DEFINE_string("profile_dir", "", "If set, step_float32 profiles one "
+                      "more step into it and adds its top operations.")
 
 
 CIFAR = data_base.DatasetInfo("cifar10", (32, 32, 3), 0, 255, 50_000, 10)
@@ -166,9 +171,11 @@ def _compiled_bytes(c):
   return _analysis_bytes(step.lower(*args).compile())
 
 
-def time_step(c, repeats):
+def time_step(c, repeats, profile_dir=""):
   """Compiles the step once (timed), then times `repeats` calls: the
-  median, XLA's flop count and memory analysis, and the device's peak."""
+  median, XLA's flop count and memory analysis, and the device's peak.
+  With `profile_dir`, one more step runs under JAX's profiler, after the
+  timed ones, and its top operations are added (bench/trace_summary.py)."""
   step, args, concrete = _step_parts(c)
   t0 = time.perf_counter()
   compiled = step.lower(*args).compile()
@@ -193,10 +200,19 @@ def time_step(c, repeats):
   stats = jax.devices()[0].memory_stats() or {}
   seconds = float(np.median(times))
   flops = _flops(compiled)
-  return {"seconds": seconds, "compile_s": compile_s,
-          "compiled_bytes": _analysis_bytes(compiled),
-          "flops": flops, "flop_per_s": flops / seconds if flops else None,
-          "peak_bytes": stats.get("peak_bytes_in_use")}
+  out = {"seconds": seconds, "compile_s": compile_s,
+         "compiled_bytes": _analysis_bytes(compiled),
+         "flops": flops, "flop_per_s": flops / seconds if flops else None,
+         "peak_bytes": stats.get("peak_bytes_in_use")}
+  if profile_dir:
+    t0 = time.perf_counter()
+    with jax.profiler.trace(profile_dir, create_perfetto_trace=True):
+      state, metrics = compiled(state, batch, rng, None)
+      jax.block_until_ready(metrics)
+    out["profile"] = trace_summary.summarize(profile_dir)
+    out["profile"]["step_s"] = time.perf_counter() - t0
+    print(trace_summary.table(out["profile"]), flush=True)
+  return out
 
 
 def largest_batch(chunk, sizes, limit, tiny, iters, deadline, multiple):
@@ -284,6 +300,11 @@ def table(result):
     lines.append(f"| Inception images/s | {inc} | bench/inception.py |")
   for name, err in result.get("errors", {}).items():
     lines.append(f"| {name} failed | - | {err[:200]} |")
+  for key, r in sorted(result.get("step", {}).items()):
+    if r.get("profile"):
+      lines += ["", f"Where the profiled step's time went ({key}; the "
+                f"traced step {r['profile']['step_s']:.3f} s):", "",
+                trace_summary.table(r["profile"])]
   return "\n".join(lines)
 
 
@@ -353,7 +374,8 @@ def main(argv):
     if f"step_{dtype}" in parts:
       part(f"step_{dtype}", lambda dtype=dtype: steps.__setitem__(
           f"n={step_n} chunk={chunk} {dtype}",
-          time_step(_config(step_n, chunk, dtype, iters, tiny), repeats)))
+          time_step(_config(step_n, chunk, dtype, iters, tiny), repeats,
+                    FLAGS.profile_dir if dtype == "float32" else "")))
 
   def share():
     one = time_step(_config(step_n, chunk, "float32", 1, tiny), repeats)

@@ -70,13 +70,15 @@ XLA_FLAGS="${XLA_FLAGS:-} --xla_gpu_autotune_level=0" timeout 75 \
 #    That day the n = 4000 float32 step compiled in 10 s this way but no
 #    warm-up step finished within 110 s; each part prints its compile,
 #    initialisation, warm-up and every step's time as it goes, so a part
-#    stopped by its limit still says where the time went.
+#    stopped by its limit still says where the time went. The n = 1000
+#    float32 step also runs once under JAX's profiler: its top device
+#    operations go into accelerator.md (the trace stays in profile_n1000/).
 step() {  # step SECONDS ARGS...: one step process, without autotuning.
   XLA_FLAGS="${XLA_FLAGS:-} --xla_gpu_autotune_level=0" \
       timeout "$1" $ACC "${@:2}"
 }
 step 120 --parts=step_float32,sinkhorn_share --step_n=1000 --step_repeats=1 \
-    --budget_s=60
+    --budget_s=60 --profile_dir="$OUT_DIR/profile_n1000"
 step 65 --parts=step_bfloat16 --step_n=1000 --step_repeats=1 --budget_s=10
 step 65 --parts=step_float32 --step_n=4000 --step_repeats=1 --budget_s=10
 cat "$OUT_DIR/networks.md" "$OUT_DIR/accelerator.md" 2>/dev/null

@@ -116,6 +116,37 @@ def test_accelerator_bench_parts_on_tiny_sizes():
   assert "| memory_chunk8 failed |" in text
 
 
+def test_a_profiled_program_names_its_top_operations(tmp_path):
+  # bench/trace_summary.py reads what jax.profiler wrote (the accelerator
+  # run profiles one CIFAR-10 step so), and the accelerator table shows it.
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  sys.path.insert(0, ROOT)
+  from bench import accelerator  # pylint: disable=g-import-not-at-top
+  from bench import trace_summary  # pylint: disable=g-import-not-at-top
+  with pytest.raises(FileNotFoundError, match="create_perfetto_trace"):
+    trace_summary.summarize(str(tmp_path))
+  a = jnp.ones((1, 256, 256), jnp.float32)
+  fn = jax.jit(lambda a: jnp.tanh(a @ a).sum(), device=jax.devices()[0])
+  fn(a).block_until_ready()
+  with jax.profiler.trace(str(tmp_path), create_perfetto_trace=True):
+    fn(a).block_until_ready()
+  summary = trace_summary.summarize(str(tmp_path), top=5)
+  assert 1 <= len(summary["top"]) <= 5
+  ms = [r["ms"] for r in summary["top"]]
+  assert ms == sorted(ms, reverse=True) and ms[0] > 0
+  assert not any(r["name"].startswith("$") for r in summary["top"])
+  assert any("dot" in r["name"] or "fusion" in r["name"]
+             for r in summary["top"]), summary["top"]
+  summary["step_s"] = 0.5
+  text = accelerator.table({
+      "machine": {"device_kind": "cpu", "backend": "cpu", "jax": "x"},
+      "date": "today", "step": {"n=16 chunk=0 float32": {
+          "seconds": 1.0, "compile_s": 2.0, "profile": summary}}})
+  assert "Where the profiled step's time went (n=16 chunk=0 float32" in text
+  assert f"| `{summary['top'][0]['name']}` |" in text
+
+
 def test_accelerator_largest_batch_fits_and_checks(monkeypatch):
   # The largest batch: a quadratic fit of the compiled bytes at three sizes,
   # rounded down to the multiple, then compiled to check (bytes made up
