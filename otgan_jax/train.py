@@ -66,8 +66,11 @@ class _Profiler:
   """Traces steps `start + 1 .. start + num` with `jax.profiler` (opt-in).
 
   The trace goes to `<workdir>/tb/plugins/profile/` (every process writes its
-  own), where TensorBoard's Profile tab finds it; with `start >= 1` the
-  compilation of the step happened before and stays out of it.
+  own), where TensorBoard's Profile tab finds it, with a perfetto copy
+  (`perfetto_trace.json.gz`: ui.perfetto.dev, or the top operations in a
+  terminal with `python bench/trace_summary.py <workdir>/tb`); with
+  `start >= 1` the compilation of the step happened before and stays out
+  of it.
   """
 
   def __init__(self, config: ml_collections.ConfigDict, workdir: str):
@@ -89,7 +92,7 @@ class _Profiler:
   def before(self, step: int) -> None:
     """Called before running step `step + 1` (`step` steps done)."""
     if self.start >= 0 and step == self.start and not self.active:
-      jax.profiler.start_trace(self.log_dir)
+      jax.profiler.start_trace(self.log_dir, create_perfetto_trace=True)
       self.active = True
       logging.info("Profiling steps %d-%d into %s", step + 1, self.stop,
                    self.log_dir)
@@ -105,8 +108,9 @@ class _Profiler:
         jax.block_until_ready(state)
       jax.profiler.stop_trace()
       self.active = False
-      logging.info("Profile written to %s (TensorBoard: Profile tab)",
-                   self.log_dir)
+      logging.info("Profile written to %s (TensorBoard: Profile tab; the "
+                   "top operations: python bench/trace_summary.py %s)",
+                   self.log_dir, self.log_dir)
 
 
 class _SignalFlag:

@@ -2,6 +2,7 @@
 
 import glob
 import os
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -162,6 +163,12 @@ def test_profile_traces_the_chosen_steps_into_tensorboard(tmp_path):
                          "*.xplane.pb"))
   assert len(traces) == 1, traces
   assert os.path.getsize(traces[0]) > 0
+  # The perfetto copy beside it names the step's operations in a terminal.
+  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
+      __file__))))
+  from bench import trace_summary  # pylint: disable=g-import-not-at-top
+  summary = trace_summary.summarize(str(tmp_path / "tb"))
+  assert summary["top"] and summary["top"][0]["ms"] > 0
 
 
 def test_profile_settings_are_checked_before_anything_runs(tmp_path):
