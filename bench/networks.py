@@ -141,14 +141,31 @@ def time_ours(module, params, x, repeats, modes=("fwd", "train")):
   fns = {mode: fn for mode, fn in fns.items() if mode in modes}
   out = {}
   for mode, fn in fns.items():
-    # Flops of the per-tap loop unrolled (XLA counts a loop's body once).
-    with mock.patch.object(fastconv, "TAP_LOOP_UNROLL", True):
-      cost = jax.jit(fn.__wrapped__).lower(params, x).compile().cost_analysis()
-    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
     seconds = _median(lambda fn=fn: jax.block_until_ready(fn(params, x)),
                       repeats)
-    out[mode] = (seconds, float(cost.get("flops", 0.0)))
+    out[mode] = (seconds, unrolled_flops(fn, params, x))
   return out, np.asarray(module.apply(params, x)), np.asarray(w)
+
+
+def unrolled_flops(fn, *args):
+  """XLA's flop count of jitted `fn` with fastconv's per-tap loops unrolled
+  (XLA counts a loop's body once).
+
+  JAX caches a trace per function object: jitting `fn.__wrapped__` itself
+  here left the unrolled trace for `fn`, so until 2026-12-05 the training
+  rows timed the unrolled loops, not the program the models run. The
+  unrolled program is traced through a new wrapper and with fresh
+  custom-VJP functions (`fastconv._CACHE`), dropped again after.
+  """
+  fastconv._CACHE.clear()  # pylint: disable=protected-access
+  try:
+    with mock.patch.object(fastconv, "TAP_LOOP_UNROLL", True):
+      wrapper = jax.jit(lambda *a: fn.__wrapped__(*a))
+      cost = wrapper.lower(*args).compile().cost_analysis()
+  finally:
+    fastconv._CACHE.clear()  # pylint: disable=protected-access
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  return float(cost.get("flops", 0.0))
 
 
 # ---------------------------------------------------------------- PyTorch --

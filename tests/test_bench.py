@@ -147,6 +147,24 @@ def test_a_profiled_program_names_its_top_operations(tmp_path):
   assert f"| `{summary['top'][0]['name']}` |" in text
 
 
+def test_counting_unrolled_flops_leaves_the_timed_program_rolled():
+  # bench/networks.py counts flops with fastconv's tap loop unrolled; the
+  # program it times afterwards must still be the one the models run.
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  sys.path.insert(0, ROOT)
+  from bench import networks  # pylint: disable=g-import-not-at-top
+  from otgan_jax.models import fastconv  # pylint: disable=g-import-not-at-top
+  c = fastconv.MIN_TAP_CHANNELS
+  x = jnp.ones((2, 5, 5, c), jnp.float32)
+  grad = lambda k: jax.grad(lambda k: jnp.sum(fastconv.conv2d(x, k)))(k)
+  k = jnp.full((3, 3, c, c), 0.01, jnp.float32)
+  flops = networks.unrolled_flops(jax.jit(grad), k)
+  assert flops >= 9 * 2 * (2 * 5 * 5) * c * c  # every tap's product counted
+  timed = jax.jit(grad)
+  assert "stablehlo.while" in timed.lower(k).as_text()
+
+
 def test_accelerator_largest_batch_fits_and_checks(monkeypatch):
   # The largest batch: a quadratic fit of the compiled bytes at three sizes,
   # rounded down to the multiple, then compiled to check (bytes made up
