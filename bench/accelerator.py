@@ -204,14 +204,18 @@ def time_step(c, repeats, profile_dir=""):
          "compiled_bytes": _analysis_bytes(compiled),
          "flops": flops, "flop_per_s": flops / seconds if flops else None,
          "peak_bytes": stats.get("peak_bytes_in_use")}
-  if profile_dir:
-    t0 = time.perf_counter()
-    with jax.profiler.trace(profile_dir, create_perfetto_trace=True):
-      state, metrics = compiled(state, batch, rng, None)
-      jax.block_until_ready(metrics)
-    out["profile"] = trace_summary.summarize(profile_dir)
-    out["profile"]["step_s"] = time.perf_counter() - t0
-    print(trace_summary.table(out["profile"]), flush=True)
+  if profile_dir:  # A failed profile must not lose the timed steps.
+    try:
+      t0 = time.perf_counter()
+      with jax.profiler.trace(profile_dir, create_perfetto_trace=True):
+        state, metrics = compiled(state, batch, rng, None)
+        jax.block_until_ready(metrics)
+      out["profile"] = trace_summary.summarize(profile_dir)
+      out["profile"]["step_s"] = time.perf_counter() - t0
+      print(trace_summary.table(out["profile"]), flush=True)
+    except Exception as e:  # pylint: disable=broad-except
+      out["profile_error"] = f"{type(e).__name__}: {e}"[:500]
+      print(f"profile failed: {out['profile_error']}", flush=True)
   return out
 
 
@@ -301,6 +305,9 @@ def table(result):
   for name, err in result.get("errors", {}).items():
     lines.append(f"| {name} failed | - | {err[:200]} |")
   for key, r in sorted(result.get("step", {}).items()):
+    if r.get("profile_error"):
+      lines.append(f"| profile of {key} failed | - | "
+                   f"{r['profile_error'][:200]} |")
     if r.get("profile"):
       lines += ["", f"Where the profiled step's time went ({key}; the "
                 f"traced step {r['profile']['step_s']:.3f} s):", "",

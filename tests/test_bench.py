@@ -145,6 +145,11 @@ def test_a_profiled_program_names_its_top_operations(tmp_path):
           "seconds": 1.0, "compile_s": 2.0, "profile": summary}}})
   assert "Where the profiled step's time went (n=16 chunk=0 float32" in text
   assert f"| `{summary['top'][0]['name']}` |" in text
+  text = accelerator.table({
+      "machine": {"device_kind": "cpu", "backend": "cpu", "jax": "x"},
+      "date": "today", "step": {"n=16 chunk=0 float32": {
+          "seconds": 1.0, "compile_s": 2.0, "profile_error": "OSError: x"}}})
+  assert "| profile of n=16 chunk=0 float32 failed | - | OSError: x |" in text
 
 
 def test_counting_unrolled_flops_leaves_the_timed_program_rolled():
