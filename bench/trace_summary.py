@@ -20,7 +20,9 @@ import glob
 import gzip
 import json
 import os
-import sys
+
+from absl import app
+from absl import flags
 
 _LEFT_OUT = ("ThunkExecutor::Execute",)
 
@@ -74,15 +76,15 @@ def table(summary: dict) -> str:
 
 
 def main(argv):
-  args = [a for a in argv[1:] if not a.startswith("--top=")]
-  tops = [int(a.split("=", 1)[1]) for a in argv[1:] if a.startswith("--top=")]
-  if len(args) != 1:
-    raise SystemExit("usage: python bench/trace_summary.py TRACE_DIR "
-                     "[--top=25]")
-  summary = summarize(args[0], tops[-1] if tops else 25)
+  if len(argv) != 2:
+    raise app.UsageError("usage: python bench/trace_summary.py TRACE_DIR "
+                         "[--top=25]")
+  summary = summarize(argv[1], flags.FLAGS.top)
   print(f"{summary['file']}\n")
   print(table(summary))
 
 
 if __name__ == "__main__":
-  main(sys.argv)
+  # Flags only when run as a script: bench/accelerator.py imports this.
+  flags.DEFINE_integer("top", 25, "Operations to show.")
+  app.run(main)
