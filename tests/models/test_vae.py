@@ -47,6 +47,7 @@ def test_conv_vae_rejects_indivisible_size():
     model.init(jax.random.key(0), jnp.zeros((1, 30, 30, 1)), jax.random.key(1))
 
 
+@pytest.mark.optimised  # 150 steps
 def test_conv_vae_loss_decreases_on_mnist_sized_images():
   shape = (28, 28, 1)
   model = vae_lib.ConvVAE(image_shape=shape, latent_dim=8, widths=(8, 16),
