@@ -118,8 +118,8 @@ def _workload(name, tiny):
 
 
 def _default_step(tiny):
-  """The default config's train step (plainly jitted: the setting's flags,
-  not the library's own CPU options) and its first step's arguments."""
+  """The default config's train step, jitted without donation, and its
+  first step's arguments."""
   import jax  # pylint: disable=g-import-not-at-top
   from configs import otgan_digits as default_config  # pylint: disable=g-import-not-at-top
   from otgan_jax import experiment  # pylint: disable=g-import-not-at-top

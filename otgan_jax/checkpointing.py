@@ -69,9 +69,9 @@ def _item_handler() -> ocp.PyTreeCheckpointHandler:
   Orbax turns it on unless JAX_PLATFORMS names a GPU. In one process it
   only adds work: the first save in a process compiles one slicing program
   per array and replica (72 for OT-GAN's test state on 8 CPU devices, 1.9 s;
-  the same on every multi-GPU host), and the process writes every slice
-  anyway. One process keeps Orbax's defaults but that; several keep them
-  all.
+  a multi-GPU host without JAX_PLATFORMS would do the same, not measured),
+  and the process writes every slice anyway. One process keeps Orbax's
+  defaults but that; several keep them all.
   """
   if jax.process_count() > 1:
     return ocp.PyTreeCheckpointHandler()
