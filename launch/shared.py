@@ -29,6 +29,11 @@ traceback:
   code that handles signals itself (the training loop) installs its own
   handlers and restores these.
 
+A write that fails in a library's background thread (TensorBoard's event
+writer on a full disk) is one warning line in the log, not a thread's
+traceback (`quiet_background_write_errors`); the main thread's own next
+write reports the fault as above.
+
 Anything else is a bug and keeps its traceback. A program that needs other
 exit paths can still call `sys.exit` itself.
 """
@@ -38,6 +43,7 @@ import logging as py_logging
 import os
 import signal
 import sys
+import threading
 from typing import Callable
 
 from absl import app
@@ -59,6 +65,30 @@ class _QuietLibraries(py_logging.Filter):
 def quiet_libraries() -> None:
   """Keeps library INFO chatter out of the absl log."""
   logging.get_absl_handler().addFilter(_QuietLibraries())
+
+
+def quiet_background_write_errors() -> None:
+  """Makes an `OSError` ending a background thread one warning line.
+
+  tensorboardX writes event files from a thread of its own; on a full or
+  read-only disk that thread dies with a traceback at a moment of its own
+  (before or after the main thread's one-line error). The main thread
+  writes to the same folder (metrics.jsonl, checkpoints) and reports the
+  fault itself; the thread's output after this point is lost, which the
+  warning says. Other exceptions in threads keep Python's default report.
+  """
+  default = threading.excepthook
+
+  def hook(args):
+    if args.exc_type is not None and issubclass(args.exc_type, OSError):
+      name = args.thread.name if args.thread is not None else "a thread"
+      logging.warning("A background write failed (%s: %s); that thread's "
+                      "output after this point is lost.", name,
+                      one_line(str(args.exc_value), 300))
+      return
+    default(args)
+
+  threading.excepthook = hook
 
 
 def run_config(workdir: str):
@@ -240,6 +270,7 @@ def run(main: Callable[[list[str]], None], *,
     except ValueError:  # Not the main thread.
       pass
     interrupts.install()  # A signal inside a callback is not lost.
+    quiet_background_write_errors()
     try:
       main(argv)
       _skip_the_last_collection()

@@ -171,3 +171,34 @@ def test_reproduce_with_an_unreadable_result_is_one_line(tmp_path, cli):
   _one_line_error(proc, "results.json")
   with open(path) as f:
     assert f.read() == "{truncated"
+
+
+def test_a_background_thread_s_failed_write_is_one_log_line():
+  # tensorboardX's event writer thread on a full disk, and a bug in a thread.
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  program = (
+      "import errno, threading\n"
+      "from launch import shared\n"
+      "def fail(e):\n"
+      "  def run():\n"
+      "    raise e\n"
+      "  t = threading.Thread(target=run, name='Writer'); t.start(); t.join()\n"
+      "def main(argv):\n"
+      "  fail(OSError(errno.ENOSPC, 'No space left on device'))\n"
+      "  fail(RuntimeError('a bug'))\n"
+      "shared.run(main)\n")
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+      __file__))))
+  proc = subprocess.run([sys.executable, "-c", program], cwd=root,
+                        env=child_processes.child_env(), capture_output=True,
+                        text=True, timeout=120, check=False)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  warning = [line for line in proc.stderr.splitlines()
+             if "A background write failed" in line]
+  assert len(warning) == 1 and "Writer: [Errno 28] No space left" in (
+      warning[0]), proc.stderr
+  # Only the bug has a traceback.
+  assert proc.stderr.count("Traceback") == 1, proc.stderr
+  assert "RuntimeError: a bug" in proc.stderr
+  assert "OSError" not in proc.stderr.split("Traceback")[1], proc.stderr
