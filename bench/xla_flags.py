@@ -130,12 +130,11 @@ def _default_step(tiny):
     config.ot.num_iterations = 10
   exp = experiment.Experiment(config, devices=jax.devices()[:1])
   spec = exp.batch_spec
-  local = pipeline.host_batch(
+  batch = pipeline.device_batch(
       exp.source, 0, num_updates=spec.num_updates,
-      batch_size=config.batch_size, shard_index=0, num_shards=1,
-      with_labels=spec.labels, draws=spec.draws)
-  batch = pipeline.global_batch(local, exp.batch_sharding(),
-                                experiment.BATCH_AXIS)
+      batch_size=config.batch_size, sharding=exp.batch_sharding(),
+      batch_axis=experiment.BATCH_AXIS, with_labels=spec.labels,
+      draws=spec.draws)
   with tempfile.TemporaryDirectory() as workdir:
     constants = exp.prepare(workdir)
   args = (exp.init_state(), batch, jax.random.key(1), constants)

@@ -118,7 +118,7 @@ class Prefetcher:
     self._error: BaseException | None = None
     self._range = (start, stop)
     self._build = functools.partial(
-        _device_batch, source, num_updates=num_updates, batch_size=batch_size,
+        device_batch, source, num_updates=num_updates, batch_size=batch_size,
         sharding=sharding, batch_axis=batch_axis, with_labels=with_labels,
         draws=draws)
     self._done = start >= stop  # An empty range ends before any thread.
@@ -205,9 +205,11 @@ class Prefetcher:
         break
 
 
-def _device_batch(source, step: int, *, num_updates: int, batch_size: int,
-                  sharding: NamedSharding, batch_axis: int, with_labels: bool,
-                  draws: int) -> dict[str, jax.Array]:
+def device_batch(source, step: int, *, num_updates: int, batch_size: int,
+                 sharding: NamedSharding, batch_axis: int, with_labels: bool,
+                 draws: int) -> dict[str, jax.Array]:
+  """The training loop's global batch of `step`: this process's part of it
+  (`host_batch`), assembled on the mesh (`global_batch`)."""
   local = host_batch(source, step, num_updates=num_updates,
                      batch_size=batch_size, shard_index=jax.process_index(),
                      num_shards=jax.process_count(), with_labels=with_labels,
