@@ -8,19 +8,42 @@ and the programs are the same HLO, fused the same way; only the machine code
 is less optimised (results differ in the last float32 bits). The same
 compile options in both also let a program compiled in a test and the same
 program compiled by its subprocess share the session's XLA cache.
+
+Both also compile fusions with XLA:CPU's older code generators
+(`COMPILE_QUICKLY_XLA_FLAGS`), in the processes' `XLA_FLAGS`: with LLVM's
+optimisations off, the default fusion emitters (MLIR) take most of a test
+program's compile; the older ones compiled the tiny OT-GAN step in 0.5-0.6
+of the time, running it as fast (bench/RESULTS.md). The tests marked
+`optimised` (LLVM level 1) use them too: there the two kinds compiled and
+ran our programs within the machine's noise of each other.
 """
 
 import os
 import sys
 
+# An XLA:CPU flag of jaxlib 0.10 (pyproject pins jax < 0.11). Should a later
+# XLA drop it, every process aborts at start with "Unknown flag in
+# XLA_FLAGS": remove it here.
+COMPILE_QUICKLY_XLA_FLAGS = "--xla_cpu_use_fusion_emitters=false"
+
 
 def child_env(**overrides: str) -> dict[str, str]:
   """`os.environ` with `overrides`, compiling with most optimisations off
-  unless an override says otherwise."""
+  unless an override says otherwise, and with `COMPILE_QUICKLY_XLA_FLAGS`
+  (added to an overriding `XLA_FLAGS` too)."""
   env = dict(os.environ)
   env["JAX_DISABLE_MOST_OPTIMIZATIONS"] = "1"
   env.update(overrides)
+  env["XLA_FLAGS"] = with_compile_quickly_flags(env.get("XLA_FLAGS", ""))
   return env
+
+
+def with_compile_quickly_flags(xla_flags: str) -> str:
+  """`xla_flags` plus `COMPILE_QUICKLY_XLA_FLAGS`, unless it sets them."""
+  name = COMPILE_QUICKLY_XLA_FLAGS.split("=")[0]
+  if name in xla_flags:
+    return xla_flags
+  return f"{xla_flags} {COMPILE_QUICKLY_XLA_FLAGS}".strip()
 
 
 def with_interactive_sigint(module: str, *args: str) -> list[str]:

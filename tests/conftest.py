@@ -16,6 +16,11 @@ if "xla_force_host_platform_device_count" not in os.environ["XLA_FLAGS"]:
 # the conv VAE's step compiled in half the time (bench/RESULTS.md).
 if "xla_backend_optimization_level" not in os.environ["XLA_FLAGS"]:
   os.environ["XLA_FLAGS"] += " --xla_backend_optimization_level=1"
+# XLA:CPU's older fusion code generators (tests/child_processes.py): the
+# level-0 test programs compile in about half the time.
+import child_processes  # pylint: disable=g-import-not-at-top,g-bad-import-order
+os.environ["XLA_FLAGS"] = child_processes.with_compile_quickly_flags(
+    os.environ["XLA_FLAGS"])
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # One XLA compilation cache for the session, shared with the subprocesses the
 # tests start: the many tests that build the same tiny step (a run, then its
@@ -47,7 +52,8 @@ def _compile_quickly(request):
   code is less optimised and the last float32 bits can differ. Tests marked
   `@pytest.mark.optimised` (those that run many steps or large networks,
   where level 0's code runs 1.3-7.5x slower than level 1-3's) compile at
-  LLVM level 1 (XLA_FLAGS above), with LLVM's expensive passes."""
+  LLVM level 1 (XLA_FLAGS above), with LLVM's expensive passes. Both
+  compile fusions with XLA:CPU's older emitters (XLA_FLAGS above)."""
   import jax  # pylint: disable=g-import-not-at-top
   optimised = request.node.get_closest_marker("optimised") is not None
   jax.config.update("jax_disable_most_optimizations", not optimised)

@@ -134,15 +134,21 @@ def test_transport_memory_per_device_falls_with_the_device_count():
 
 def test_fsdp_step_equals_the_replicated_step_and_shards_the_state(
     loop_batch):
+  # Tolerance as in the chunked test below: another XLA program, its float32
+  # rounding amplified by the unconverged Sinkhorn (measured: up to 0.72% of
+  # a leaf's largest update, jax 0.10.2 on x86 CPU, XLA:CPU's older fusion
+  # emitters at LLVM level 0; 0.27% with the default ones).
   devices = jax.devices()
-  _, rep_state, rep = _run(_experiment(devices), loop_batch)
+  rep_exp = _experiment(devices)
+  init = rep_exp.init_state()
+  _, rep_state, rep = _run(rep_exp, loop_batch)
   exp = _experiment(devices)
   exp.config.mesh.fsdp = True
   _, state, fsdp = _run(exp, loop_batch)
   for k in rep:
     np.testing.assert_allclose(fsdp[k], rep[k], rtol=2e-4, atol=1e-5,
                                err_msg=k)
-  _assert_states_close(state, rep_state, rtol=1e-3, atol=1e-5)
+  _assert_updates_close(state, rep_state, init, rel=2e-2)
   sharded = [leaf for leaf in jax.tree.leaves(state)
              if not leaf.sharding.is_fully_replicated]
   big = [leaf for leaf in jax.tree.leaves(state)
