@@ -1,6 +1,9 @@
 """OT-GAN's mini-batch energy distance (Salimans et al., ICLR 2018, eq. 8).
 
-The costs come from ott-jax point-cloud geometries. The transport plans come,
+The cost matrices are ott-jax's point-cloud costs, written out here (the
+same per-pair formulas under the same `vmap`; tests/losses/test_otgan.py
+checks them and their gradients against ott-jax's `PointCloud`), so that a
+training run need not import ott-jax. The transport plans come,
 for a fixed iteration count (the paper's setting, `threshold=None`), from
 `losses.sinkhorn`'s stabilised-scaling loop over the stacked cost matrices
 (the same iterates as a log-domain loop; a matrix-vector product per
@@ -25,9 +28,10 @@ if TYPE_CHECKING:
   from ott.geometry import geometry
   from ott.geometry import pointcloud
 
-# ott-jax is imported where it is first used: its import takes about 1.7 s
-# (it loads SciPy and its own tools), which sampling, evaluation, the
-# baselines and every command that stops at bad input do not need.
+# ott-jax is imported where it is first used (its solver, or a geometry for
+# it): its import takes about 1.7-2 s (it loads SciPy and its own tools),
+# which a run with our fixed-count loop, sampling, evaluation, the baselines
+# and every command that stops at bad input do not need.
 
 Array = jax.Array
 CostMatrixFn = Callable[[Array, Array], Array]
@@ -46,8 +50,34 @@ CONDITIONAL_PAIR_NAMES = ("xyp", "xpy", "xxp", "yyp")
 CONDITIONAL_PAIR_WEIGHTS = (1.0, 1.0, -1.0, -1.0)
 
 
+# ott-jax's `costs.Cosine` ridge: 1 - x.y / (|x| |y| + ridge).
+_COSINE_RIDGE = 1e-8
+
+
+def _cosine(x: Array, y: Array) -> Array:
+  """ott-jax's `costs.Cosine()(x, y)` for one pair of vectors."""
+  cosine_similarity = jnp.vdot(x, y) / (
+      jnp.linalg.norm(x, axis=-1) * jnp.linalg.norm(y, axis=-1)
+      + _COSINE_RIDGE)
+  return 1.0 - cosine_similarity
+
+
+def _sqeuclidean(x: Array, y: Array) -> Array:
+  """ott-jax's `costs.SqEuclidean()(x, y)` for one pair of vectors."""
+  cross_term = -2.0 * jnp.vdot(x, y)
+  return jnp.sum(x ** 2, axis=-1) + jnp.sum(y ** 2, axis=-1) + cross_term
+
+
+def _all_pairs(fn: Callable[[Array, Array], Array], a: Array, b: Array
+               ) -> Array:
+  """`[n, m]` matrix of `fn(a_i, b_j)` (ott-jax's `CostFn.all_pairs`)."""
+  return jax.vmap(lambda x: jax.vmap(lambda y: fn(x, y))(b))(a)
+
+
 def _point_cloud(a: Array, b: Array, cost: str, epsilon: float
                  ) -> pointcloud.PointCloud:
+  """ott-jax's geometry with the cost `cost_matrix` computes (its solver's
+  input when `solver="ott"` and in `sinkhorn_plan`)."""
   from ott.geometry import costs  # pylint: disable=g-import-not-at-top
   from ott.geometry import pointcloud  # pylint: disable=g-import-not-at-top,redefined-outer-name
   if cost == "cosine":
@@ -76,7 +106,13 @@ def cost_matrix(a: Array, b: Array, cost: Cost = "cosine") -> Array:
   """
   if callable(cost):
     return cost(a, b)
-  return _point_cloud(a, b, cost, epsilon=1.0).cost_matrix
+  if cost == "cosine":
+    return _all_pairs(_cosine, a, b)
+  if cost == "sqeuclidean":
+    # Half the mean squared Euclidean distance, as in the paper's section 5.1.
+    return _all_pairs(_sqeuclidean, a, b) * (1.0 / (2.0 * a.shape[-1]))
+  raise ValueError(f"Unknown cost {cost!r}: use one of {COSTS} or a callable "
+                   "(a [n, d], b [m, d]) -> cost matrix [n, m].")
 
 
 def _geometry(a: Array, b: Array, cost: Cost, epsilon: float

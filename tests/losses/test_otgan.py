@@ -78,6 +78,36 @@ def test_every_iteration_count_runs_exactly(iters):
                              rtol=1e-3, atol=1e-6)
 
 
+@pytest.mark.parametrize("cost,scale", [("cosine", 1.0),
+                                        ("sqeuclidean", 2.0 * 16)])
+def test_cost_matrix_is_ott_point_cloud_cost_values_and_gradients(cost, scale):
+  # Written out so that a run need not import ott-jax; ott-jax is the oracle.
+  from ott.geometry import costs  # pylint: disable=g-import-not-at-top
+  from ott.geometry import pointcloud  # pylint: disable=g-import-not-at-top
+  cost_fn = {"cosine": costs.Cosine(), "sqeuclidean": costs.SqEuclidean()}
+  x, _, y, _ = features(n=24, d=16)
+  y = y[:20]  # Not square.
+
+  def ours(a, b):
+    return losses.cost_matrix(a, b, cost)
+
+  def ott(a, b):
+    return pointcloud.PointCloud(a, b, cost_fn=cost_fn[cost],
+                                 scale_cost=scale).cost_matrix
+
+  weights = np.random.default_rng(1).normal(size=(24, 20)).astype(np.float32)
+  for fn in (ours, ott):
+    assert jax.jit(fn)(x, y).shape == (24, 20)
+  np.testing.assert_allclose(jax.jit(ours)(x, y), jax.jit(ott)(x, y),
+                             rtol=1e-6, atol=1e-6)
+  grad = lambda fn: jax.jit(jax.grad(
+      lambda a, b: jnp.sum(weights * fn(a, b)), argnums=(0, 1)))(x, y)
+  for g_ours, g_ott in zip(grad(ours), grad(ott)):
+    np.testing.assert_allclose(g_ours, g_ott, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(jax.jit(ours)(x, y), np_cost(x, y, cost),
+                             rtol=1e-5, atol=1e-5)
+
+
 def test_plan_matches_reference_and_is_a_coupling():
   x, _, y, _ = features(n=32)
   plan, iters, err = losses.sinkhorn_plan(jnp.asarray(x), jnp.asarray(y),
