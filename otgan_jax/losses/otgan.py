@@ -9,7 +9,8 @@ for a fixed iteration count (the paper's setting, `threshold=None`), from
 (the same iterates as a log-domain loop; a matrix-vector product per
 half-iteration instead of an exp per entry; bench/sinkhorn_peers.py times it
 beside ott-jax), and otherwise (`threshold` set, or `solver="ott"`) from
-ott-jax's log-domain Sinkhorn, the pairs solved together under `vmap`. The
+ott-jax's log-domain Sinkhorn on a `Geometry` of the same cost matrices,
+the pairs solved together under `vmap`. The
 plans are held constant when differentiating (envelope theorem): the
 gradient of
 `W(a, b) = sum_ij P_ij C_ij` flows through the cost matrix `C` only.
@@ -26,10 +27,9 @@ from otgan_jax.losses import sinkhorn
 
 if TYPE_CHECKING:
   from ott.geometry import geometry
-  from ott.geometry import pointcloud
 
-# ott-jax is imported where it is first used (its solver, or a geometry for
-# it): its import takes about 1.7-2 s (it loads SciPy and its own tools),
+# ott-jax is imported where it is first used (its solver and the geometry
+# it takes): its import takes about 1.7-2 s (it loads SciPy and its own tools),
 # which a run with our fixed-count loop, sampling, evaluation, the baselines
 # and every command that stops at bad input do not need.
 
@@ -74,23 +74,6 @@ def _all_pairs(fn: Callable[[Array, Array], Array], a: Array, b: Array
   return jax.vmap(lambda x: jax.vmap(lambda y: fn(x, y))(b))(a)
 
 
-def _point_cloud(a: Array, b: Array, cost: str, epsilon: float
-                 ) -> pointcloud.PointCloud:
-  """ott-jax's geometry with the cost `cost_matrix` computes (its solver's
-  input when `solver="ott"` and in `sinkhorn_plan`)."""
-  from ott.geometry import costs  # pylint: disable=g-import-not-at-top
-  from ott.geometry import pointcloud  # pylint: disable=g-import-not-at-top,redefined-outer-name
-  if cost == "cosine":
-    return pointcloud.PointCloud(a, b, cost_fn=costs.Cosine(), epsilon=epsilon)
-  if cost == "sqeuclidean":
-    # Half the mean squared Euclidean distance, as in the paper's section 5.1.
-    return pointcloud.PointCloud(
-        a, b, cost_fn=costs.SqEuclidean(), epsilon=epsilon,
-        scale_cost=2.0 * a.shape[-1])
-  raise ValueError(f"Unknown cost {cost!r}: use one of {COSTS} or a callable "
-                   "(a [n, d], b [m, d]) -> cost matrix [n, m].")
-
-
 def cost_matrix(a: Array, b: Array, cost: Cost = "cosine") -> Array:
   """Differentiable transport cost matrix.
 
@@ -113,13 +96,6 @@ def cost_matrix(a: Array, b: Array, cost: Cost = "cosine") -> Array:
     return _all_pairs(_sqeuclidean, a, b) * (1.0 / (2.0 * a.shape[-1]))
   raise ValueError(f"Unknown cost {cost!r}: use one of {COSTS} or a callable "
                    "(a [n, d], b [m, d]) -> cost matrix [n, m].")
-
-
-def _geometry(a: Array, b: Array, cost: Cost, epsilon: float
-              ) -> geometry.Geometry:
-  if callable(cost):
-    return _ott_geometry(cost(a, b), epsilon)
-  return _point_cloud(a, b, cost, epsilon)
 
 
 def _ott_geometry(cost_matrix_: Array, epsilon: float) -> geometry.Geometry:
@@ -154,7 +130,8 @@ def sinkhorn_plan(a: Array, b: Array, *, cost: Cost = "cosine",
     plans, errs = sinkhorn.sinkhorn_plans(
         cost_matrix(a, b, cost)[None], epsilon, num_iterations)
     return plans[0], jnp.asarray(num_iterations, jnp.int32), errs[0]
-  return _solve(_geometry(a, b, cost, epsilon), num_iterations, threshold)
+  return _solve(_ott_geometry(cost_matrix(a, b, cost), epsilon),
+                num_iterations, threshold)
 
 
 def _use_ours(solver: str, threshold: float | None) -> bool:
