@@ -36,6 +36,12 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 # TensorFlow (used only by TFDS) must not grab accelerators or spam the log.
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# POT imports every installed array library as a backend; the tests use its
+# numpy and JAX ones, as the library does (evaluation.transport._pot). Without
+# this a test module's `import ot` imported TensorFlow (about 4 s) into every
+# pytest process while collecting.
+os.environ.setdefault("POT_BACKEND_DISABLE_TENSORFLOW", "1")
+os.environ.setdefault("POT_BACKEND_DISABLE_PYTORCH", "1")
 
 import pytest  # pylint: disable=g-import-not-at-top,g-bad-import-order
 

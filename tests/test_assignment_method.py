@@ -9,7 +9,7 @@ from otgan_jax import experiment
 from otgan_jax.evaluation import transport
 
 
-# Hundreds of steps: compiled as users run them (tests/conftest.py).
+# A hundred steps: compiled as users run them (tests/conftest.py).
 @pytest.mark.optimised
 def test_assignment_method_learns_the_ring_and_balances_the_shares(tmp_path):
   c = assignment_gaussians.get_config()
@@ -27,7 +27,9 @@ def test_assignment_method_learns_the_ring_and_balances_the_shares(tmp_path):
   step = exp.jit_train_step()
   assert exp.batch_spec is None  # All reals are a constant: no batches.
   history = []
-  for _ in range(150):
+  # 100 steps: W1 falls to 0.12 of its start and the unassigned share to
+  # 0.15 (measured; 150 steps gave 0.08 and 0.15), clear of the bounds.
+  for _ in range(100):
     state, metrics = step(state, None, jax.random.key(0), constants)
     history.append(jax.device_get(metrics))
   after = w1(state.gen_params)
