@@ -220,16 +220,16 @@ def test_networks_bench_runs_on_tiny_nets(tmp_path):
 def test_xla_flags_bench_compares_settings_on_tiny_workloads(tmp_path):
   out, md = tmp_path / "xla_flags.json", tmp_path / "xla_flags.md"
   _run("bench/xla_flags.py", "--tiny", "--settings=default,opt_level_1",
-       "--workloads=sinkhorn,default_step", f"--json_out={out}",
+       "--workloads=sinkhorn,default_step,test_step", f"--json_out={out}",
        f"--md_out={md}")
   rows = json.loads(out.read_text())["rows"]
   assert [r["setting"] for r in rows] == ["default", "opt_level_1"]
   for r in rows:
     assert "error" not in r["times"], r
     assert all(r["times"][w]["median_s"] > 0 and r["times"][w]["compile_s"] > 0
-               for w in ("sinkhorn", "default_step")), r
+               for w in ("sinkhorn", "default_step", "test_step")), r
   # Each setting's outputs are compared with the default's, per workload.
-  assert set(rows[1]["diff"]) == {"sinkhorn", "default_step"}
+  assert set(rows[1]["diff"]) == {"sinkhorn", "default_step", "test_step"}
   assert all(math.isfinite(v) for v in rows[1]["diff"].values())
   assert "--xla_backend_optimization_level=1" in md.read_text()
 

@@ -77,8 +77,8 @@ def _read_weights(path: str) -> tuple[Any, str]:
 @functools.lru_cache(maxsize=2)
 def _read_weights_once(path: str, realpath: str, size: int, mtime_ns: int,
                        inode: int) -> tuple[Any, str]:
-  """`_read_weights`, once per process for a file (by path, size, change
-  time and inode: a replaced file is read and checked again). The scoring
+  """`_read_weights`, once per process for a file (by path, size,
+  modification time and inode: a replaced file is read and checked again). The scoring
   of a reproduction suite builds an evaluator per run; each read and hash
   check of the weights took about a second. At most two files are kept
   (about 95 MB each): IS's and FID's weights."""
