@@ -135,8 +135,8 @@ class FeatureStats:
 
   Attributes:
     mu: `[d]` feature mean (float64).
-    sigma: `[d, d]` feature covariance (float64, `np.cov` with `ddof=1` as in
-      pytorch-fid).
+    sigma: `[d, d]` feature covariance (float64, with `ddof=1` as pytorch-fid's
+      `np.cov`).
     num: Number of samples the statistics come from.
     weights_hash: sha256 (or another stable id) of the feature network.
     resize: Name of the resize applied before the network (e.g.
@@ -171,10 +171,10 @@ class FeatureStats:
                        f"{features.shape}.")
     n, d = features.shape
     mu = features.mean(axis=0)
-    factor = (features - mu).T / np.sqrt(n - 1) if n < d else None
-    return cls(mu=mu, sigma=np.cov(features, rowvar=False), num=n,
+    centred = features - mu  # Once, for the covariance and the factor.
+    return cls(mu=mu, sigma=centred.T @ centred / (n - 1), num=n,
                weights_hash=weights_hash, resize=resize, dataset=dataset,
-               factor=factor)
+               factor=centred.T / np.sqrt(n - 1) if n < d else None)
 
   def check_same_protocol(self, other: "FeatureStats") -> None:
     """Raises `ProtocolMismatchError` unless weights, resize and d agree."""
