@@ -65,12 +65,16 @@ def _check_finite(step: int, scalars: dict[str, float], last_saved,
 class _Profiler:
   """Traces steps `start + 1 .. start + num` with `jax.profiler` (opt-in).
 
-  The trace goes to `<workdir>/tb/plugins/profile/` (every process writes its
-  own), where TensorBoard's Profile tab finds it, with a perfetto copy
-  (`perfetto_trace.json.gz`: ui.perfetto.dev, or the top operations in a
-  terminal with `python bench/trace_summary.py <workdir>/tb`); with
-  `start >= 1` the compilation of the step happened before and stays out
-  of it.
+  The trace goes to `<workdir>/tb/plugins/profile/`, where TensorBoard's
+  Profile tab finds it, with a perfetto copy (`perfetto_trace.json.gz`:
+  ui.perfetto.dev, or the top operations in a terminal with
+  `python bench/trace_summary.py <workdir>/tb`). With several processes,
+  process i writes under `<workdir>/tb/process_i/`: jax.profiler names a
+  trace's folder by the second and its file by the host, and makes the
+  perfetto copy from the one trace in that folder, so processes on one host
+  or sharing a workdir would overwrite or break each other's traces. With
+  `start >= 1` the compilation of the step happened before and stays out of
+  it.
   """
 
   def __init__(self, config: ml_collections.ConfigDict, workdir: str):
@@ -80,6 +84,9 @@ class _Profiler:
                        f"{config.profile.num_steps}.")
     self.stop = self.start + config.profile.num_steps
     self.log_dir = os.path.join(workdir, "tb")
+    if jax.process_count() > 1:
+      self.log_dir = os.path.join(self.log_dir,
+                                  f"process_{jax.process_index()}")
     self.active = False
 
   def check_first_step(self, done: int) -> None:

@@ -2,6 +2,7 @@
 `jax.distributed` (CPU collectives over gloo), each reading its half of
 every batch, train like one process; their checkpoint restores in one."""
 
+import glob
 import json
 import os
 import socket
@@ -57,8 +58,19 @@ def _metrics(workdir):
 def test_two_processes_train_like_one_and_their_checkpoint_restores_in_one(
     tmp_path):
   two = str(tmp_path / "two")
-  errs = _finish(_launch_two(two, 4, "--config=configs/test.py"))
+  # Step 4 is profiled too (it changes no value): both processes share this
+  # host and workdir, and each writes its own trace, perfetto copy included.
+  errs = _finish(_launch_two(two, 4, "--config=configs/test.py",
+                             "--config.profile.start_step=3",
+                             "--config.profile.num_steps=1"))
   assert "Process 1 of 2; 4 local and 8 global devices" in errs[1]
+  for i in range(2):
+    found = glob.glob(os.path.join(two, "tb", f"process_{i}", "plugins",
+                                   "profile", "*", "*"))
+    names = sorted(os.path.basename(f) for f in found)
+    assert len(names) == 3 and names[0] == "perfetto_trace.json.gz", names
+    assert names[1].endswith(".trace.json.gz"), names
+    assert names[2].endswith(".xplane.pb"), names
 
   # The same run in this process: 8 devices, one process.
   config = test_config.get_config()
