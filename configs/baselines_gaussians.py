@@ -12,7 +12,9 @@ steps/s; 4000 steps take a few minutes; bench/RESULTS.md):
           (0.5, 0.9), 5 critic updates, lambda 10) but Adam 1e-3 instead
           of 1e-4 (with 1e-4, 10k steps covered only 4 modes): 8 modes at
           step 2000, W1 0.15, reverse KL 0.42; then it oscillates (W1
-          0.34-0.39 at 4000-6000).
+          0.34-0.39 at 4000-6000). At this rate the game is chaotic: seed
+          0 on another CPU (2026-12-05) never settled in 2500 steps (W1
+          0.78 at best), seeds 1-3 there did by step 1100 (0.22-0.44).
   gan     the non-saturating DCGAN loss, one update each, Adam 2e-4, betas
           (0.5, 0.999): 8 modes, W1 0.31 at step 4000.
   wgan    weight clipping at 0.01, 5 critic updates, RMSProp 5e-5 as
