@@ -20,7 +20,7 @@ after that many seconds):
    bfloat16 networks (`model.dtype`): compile time, median step time, XLA's
    flop count over that time, XLA's memory analysis and the device's peak
    memory (the process's, so bench/accelerator.sh runs each in its own).
-   With --profile_dir, the float32 step runs once more under JAX's
+   With --profile_dir, the float32 step's warm-up runs under JAX's
    profiler and its top operations join the table (bench/trace_summary.py).
 4. `sinkhorn_share`: the share of the step in Sinkhorn (the step with 1
    iteration instead of 500).
@@ -77,8 +77,8 @@ def _define_flags():
   flags.DEFINE_integer("step_repeats", 3, "Timed steps after the warm-up.")
   flags.DEFINE_bool("append", False,
                     "Keep what --out already holds (runs of other parts).")
-  flags.DEFINE_string("profile_dir", "", "If set, step_float32 profiles one "
-                      "more step into it and adds its top operations.")
+  flags.DEFINE_string("profile_dir", "", "If set, step_float32 profiles its "
+                      "warm-up step into it and adds its top operations.")
 
 
 CIFAR = data_base.DatasetInfo("cifar10", (32, 32, 3), 0, 255, 50_000, 10)
@@ -171,11 +171,54 @@ def _compiled_bytes(c):
   return _analysis_bytes(step.lower(*args).compile())
 
 
+def _warm_up(compiled, state, batch, rng, profile_dir):
+  """The step's first call; with `profile_dir`, under JAX's profiler.
+
+  The warm-up is not timed into the median, so profiling it costs no extra
+  step, and its top operations are printed before the timed steps start: a
+  step far slower than expected (the H200 run of 2026-12-04: none finished
+  within 110 s) still says where its time went before the part's time
+  limit. Returns `(state, seconds, info)`; `info` holds "profile" (the top
+  operations) or "profile_error". A failing profiler loses no step.
+  """
+  info, tracing = {}, False
+  if profile_dir:
+    try:
+      jax.profiler.start_trace(profile_dir, create_perfetto_trace=True)
+      tracing = True
+    except Exception as e:  # pylint: disable=broad-except
+      info["profile_error"] = f"{type(e).__name__}: {e}"[:500]
+  t0 = time.perf_counter()
+  try:
+    state, _ = compiled(state, batch, rng, None)
+    jax.block_until_ready(state)
+  finally:
+    seconds = time.perf_counter() - t0
+    if tracing:
+      try:
+        jax.profiler.stop_trace()
+      except Exception as e:  # pylint: disable=broad-except
+        info["profile_error"] = f"{type(e).__name__}: {e}"[:500]
+        tracing = False
+  print(f"  warm-up step {seconds:.1f} s"
+        f"{' (profiled)' if tracing else ''}", flush=True)
+  if tracing:
+    try:
+      info["profile"] = trace_summary.summarize(profile_dir)
+      info["profile"]["step_s"] = seconds
+      print(trace_summary.table(info["profile"]), flush=True)
+    except Exception as e:  # pylint: disable=broad-except
+      info["profile_error"] = f"{type(e).__name__}: {e}"[:500]
+  if "profile_error" in info:
+    print(f"profile failed: {info['profile_error']}", flush=True)
+  return state, seconds, info
+
+
 def time_step(c, repeats, profile_dir=""):
-  """Compiles the step once (timed), then times `repeats` calls: the
-  median, XLA's flop count and memory analysis, and the device's peak.
-  With `profile_dir`, one more step runs under JAX's profiler, after the
-  timed ones, and its top operations are added (bench/trace_summary.py)."""
+  """Compiles the step once (timed), then times `repeats` calls after a
+  warm-up: the median, XLA's flop count and memory analysis, and the
+  device's peak. With `profile_dir` the warm-up runs under JAX's profiler
+  and its top operations are added (`_warm_up`, bench/trace_summary.py)."""
   step, args, concrete = _step_parts(c)
   t0 = time.perf_counter()
   compiled = step.lower(*args).compile()
@@ -186,10 +229,7 @@ def time_step(c, repeats, profile_dir=""):
   jax.block_until_ready(state)
   print(f"  initialised in {time.perf_counter() - t0:.0f} s", flush=True)
   rng = jax.random.key(3)
-  t0 = time.perf_counter()
-  state, _ = compiled(state, batch, rng, None)  # Warm-up.
-  jax.block_until_ready(state)
-  print(f"  warm-up step {time.perf_counter() - t0:.1f} s", flush=True)
+  state, warm_up_s, info = _warm_up(compiled, state, batch, rng, profile_dir)
   times = []
   for _ in range(repeats):
     t0 = time.perf_counter()
@@ -200,23 +240,10 @@ def time_step(c, repeats, profile_dir=""):
   stats = jax.devices()[0].memory_stats() or {}
   seconds = float(np.median(times))
   flops = _flops(compiled)
-  out = {"seconds": seconds, "compile_s": compile_s,
-         "compiled_bytes": _analysis_bytes(compiled),
-         "flops": flops, "flop_per_s": flops / seconds if flops else None,
-         "peak_bytes": stats.get("peak_bytes_in_use")}
-  if profile_dir:  # A failed profile must not lose the timed steps.
-    try:
-      t0 = time.perf_counter()
-      with jax.profiler.trace(profile_dir, create_perfetto_trace=True):
-        state, metrics = compiled(state, batch, rng, None)
-        jax.block_until_ready(metrics)
-      out["profile"] = trace_summary.summarize(profile_dir)
-      out["profile"]["step_s"] = time.perf_counter() - t0
-      print(trace_summary.table(out["profile"]), flush=True)
-    except Exception as e:  # pylint: disable=broad-except
-      out["profile_error"] = f"{type(e).__name__}: {e}"[:500]
-      print(f"profile failed: {out['profile_error']}", flush=True)
-  return out
+  return {"seconds": seconds, "compile_s": compile_s, "warm_up_s": warm_up_s,
+          "compiled_bytes": _analysis_bytes(compiled),
+          "flops": flops, "flop_per_s": flops / seconds if flops else None,
+          "peak_bytes": stats.get("peak_bytes_in_use"), **info}
 
 
 def largest_batch(chunk, sizes, limit, tiny, iters, deadline, multiple):
@@ -310,7 +337,7 @@ def table(result):
                    f"{r['profile_error'][:200]} |")
     if r.get("profile"):
       lines += ["", f"Where the profiled step's time went ({key}; the "
-                f"traced step {r['profile']['step_s']:.3f} s):", "",
+                f"traced warm-up step {r['profile']['step_s']:.3f} s):", "",
                 trace_summary.table(r["profile"])]
   return "\n".join(lines)
 

@@ -71,8 +71,9 @@ XLA_FLAGS="${XLA_FLAGS:-} --xla_gpu_autotune_level=0" timeout 75 \
 #    warm-up step finished within 110 s; each part prints its compile,
 #    initialisation, warm-up and every step's time as it goes, so a part
 #    stopped by its limit still says where the time went. The n = 1000
-#    float32 step also runs once under JAX's profiler: its top device
-#    operations go into accelerator.md (the trace stays in profile_n1000/).
+#    float32 step's warm-up runs under JAX's profiler: its top device
+#    operations are printed before the timed step and go into
+#    accelerator.md (the trace stays in profile_n1000/).
 step() {  # step SECONDS ARGS...: one step process, without autotuning.
   XLA_FLAGS="${XLA_FLAGS:-} --xla_gpu_autotune_level=0" \
       timeout "$1" $ACC "${@:2}"
