@@ -32,6 +32,15 @@ def newest_trace(trace_dir: str) -> str:
   found = glob.glob(os.path.join(trace_dir, "plugins", "profile", "*",
                                  "perfetto_trace.json.gz"))
   if not found:
+    # A run of several processes traces each into tb/process_<i>/.
+    per_process = sorted({os.path.relpath(p, trace_dir).split(os.sep)[0]
+                          for p in glob.glob(os.path.join(
+                              trace_dir, "process_*", "plugins", "profile",
+                              "*", "perfetto_trace.json.gz"))})
+    if per_process:
+      raise FileNotFoundError(
+          f"{trace_dir} holds one trace per process ({', '.join(per_process)}"
+          f"): pass one of them, e.g. {os.path.join(trace_dir, per_process[0])}.")
     raise FileNotFoundError(
         f"No plugins/profile/*/perfetto_trace.json.gz under {trace_dir}: "
         "profile with jax.profiler.trace(dir, create_perfetto_trace=True).")

@@ -126,6 +126,15 @@ def test_a_profiled_program_names_its_top_operations(tmp_path):
   from bench import trace_summary  # pylint: disable=g-import-not-at-top
   with pytest.raises(FileNotFoundError, match="create_perfetto_trace"):
     trace_summary.summarize(str(tmp_path))
+  # A run of several processes: one trace folder each, named in the error.
+  for i in range(2):
+    run = tmp_path / "tb" / f"process_{i}" / "plugins" / "profile" / "run"
+    run.mkdir(parents=True)
+    (run / "perfetto_trace.json.gz").write_bytes(b"")
+  with pytest.raises(FileNotFoundError,
+                     match=r"one trace per process \(process_0, process_1\)"
+                           r".*tb/process_0"):
+    trace_summary.summarize(str(tmp_path / "tb"))
   a = jnp.ones((1, 256, 256), jnp.float32)
   fn = jax.jit(lambda a: jnp.tanh(a @ a).sum(), device=jax.devices()[0])
   fn(a).block_until_ready()
