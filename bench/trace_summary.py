@@ -12,7 +12,9 @@ out. Spans nest on a CPU (a `while` loop's span holds its body's), so
 there the shares can sum to more than the whole.
 
 bench/accelerator.py profiles one CIFAR-10 step with it (`--profile_dir`),
-so that a step far slower than the device's rate says which operations.
+so that a step far slower than the device's rate says which operations. A
+training run with `--config.profile.start_step=K` writes `<workdir>/tb`
+(one process) or `<workdir>/tb/process_<i>` (several).
 """
 
 import collections
