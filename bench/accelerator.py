@@ -171,6 +171,11 @@ def _compiled_bytes(c):
   return _analysis_bytes(step.lower(*args).compile())
 
 
+def _error(e: Exception) -> str:
+  """An exception as one short line for the JSON and the table."""
+  return f"{type(e).__name__}: {e}"[:500]
+
+
 def _warm_up(compiled, state, batch, rng, profile_dir):
   """The step's first call; with `profile_dir`, under JAX's profiler.
 
@@ -187,7 +192,7 @@ def _warm_up(compiled, state, batch, rng, profile_dir):
       jax.profiler.start_trace(profile_dir, create_perfetto_trace=True)
       tracing = True
     except Exception as e:  # pylint: disable=broad-except
-      info["profile_error"] = f"{type(e).__name__}: {e}"[:500]
+      info["profile_error"] = _error(e)
   t0 = time.perf_counter()
   try:
     state, _ = compiled(state, batch, rng, None)
@@ -198,7 +203,7 @@ def _warm_up(compiled, state, batch, rng, profile_dir):
       try:
         jax.profiler.stop_trace()
       except Exception as e:  # pylint: disable=broad-except
-        info["profile_error"] = f"{type(e).__name__}: {e}"[:500]
+        info["profile_error"] = _error(e)
         tracing = False
   print(f"  warm-up step {seconds:.1f} s"
         f"{' (profiled)' if tracing else ''}", flush=True)
@@ -208,7 +213,7 @@ def _warm_up(compiled, state, batch, rng, profile_dir):
       info["profile"]["step_s"] = seconds
       print(trace_summary.table(info["profile"]), flush=True)
     except Exception as e:  # pylint: disable=broad-except
-      info["profile_error"] = f"{type(e).__name__}: {e}"[:500]
+      info["profile_error"] = _error(e)
   if "profile_error" in info:
     print(f"profile failed: {info['profile_error']}", flush=True)
   return state, seconds, info
@@ -385,7 +390,7 @@ def main(argv):
       fn()
       result.get("errors", {}).pop(name, None)
     except Exception as e:  # pylint: disable=broad-except
-      result.setdefault("errors", {})[name] = f"{type(e).__name__}: {e}"[:500]
+      result.setdefault("errors", {})[name] = _error(e)
       print(f"{name} failed: {type(e).__name__}: {e}"[:2000], flush=True)
     print(f"{name}: {time.time() - t0:.0f} s", flush=True)
     save()

@@ -29,16 +29,17 @@ from absl import flags
 _LEFT_OUT = ("ThunkExecutor::Execute",)
 
 
+_TRACE = os.path.join("plugins", "profile", "*", "perfetto_trace.json.gz")
+
+
 def newest_trace(trace_dir: str) -> str:
   """The newest perfetto trace file under `trace_dir`."""
-  found = glob.glob(os.path.join(trace_dir, "plugins", "profile", "*",
-                                 "perfetto_trace.json.gz"))
+  found = glob.glob(os.path.join(trace_dir, _TRACE))
   if not found:
     # A run of several processes traces each into tb/process_<i>/.
     per_process = sorted({os.path.relpath(p, trace_dir).split(os.sep)[0]
                           for p in glob.glob(os.path.join(
-                              trace_dir, "process_*", "plugins", "profile",
-                              "*", "perfetto_trace.json.gz"))})
+                              trace_dir, "process_*", _TRACE))})
     if per_process:
       raise FileNotFoundError(
           f"{trace_dir} holds one trace per process ({', '.join(per_process)}"
