@@ -13,7 +13,9 @@ after that many seconds):
    reads the costs as often), 2 * 6 * n^2 * 4 bytes at the read bandwidth of
    bench/limits.py's JSON (--limits).
 2. `loss_grad`: value and gradient of the loss at n = 4000, d = 32768 (the
-   paper's critic features), 500 iterations.
+   paper's critic features), 500 iterations, the cost matrices' products
+   in float32 (`ot.precision`'s default, "highest"); `loss_grad_tf32`: the
+   same with "tensorfloat32", which prices the default.
 3. `step_float32`, `step_bfloat16`: configs/otgan_cifar10.py's train step
    (1 critic + 3 generator updates, X, X', Y, Y' of n each) on random
    CIFAR-shaped images, chunked (otgan.chunk_size=500), float32 and
@@ -93,9 +95,10 @@ def _features(n, d, seed=0):
   return [jax.random.normal(k, (n, d), jnp.float32) for k in keys]
 
 
-def _loss(iters):
+def _loss(iters, precision="highest"):
   return lambda *f: losses.minibatch_energy_distance(
-      *f, epsilon=0.002, num_iterations=iters, threshold=None)[0]
+      *f, epsilon=0.002, num_iterations=iters, threshold=None,
+      precision=precision)[0]
 
 
 def sinkhorn(ns, k0, k, read_bw):
@@ -112,10 +115,11 @@ def sinkhorn(ns, k0, k, read_bw):
   return rows
 
 
-def loss_grad(n, d, iters):
+def loss_grad(n, d, iters, precision="highest"):
   feats = _features(n, d)
-  fn = jax.jit(jax.value_and_grad(_loss(iters), argnums=(0, 1, 2, 3)))
-  return {"n": n, "d": d, "iterations": iters,
+  fn = jax.jit(jax.value_and_grad(_loss(iters, precision),
+                                  argnums=(0, 1, 2, 3)))
+  return {"n": n, "d": d, "iterations": iters, "precision": precision,
           "seconds": _median(fn, *feats)}
 
 
@@ -310,10 +314,12 @@ def table(result):
              f"floor {1e3 * r['floor_s']:.3f} ms, {r['vs_floor']:.2f}x it")
     lines.append(f"| Sinkhorn per iteration, n={r['n']} | "
                  f"{1e3 * r['per_it_s']:.3f} ms | six problems; {floor} |")
-  if "loss_grad" in result:
-    r = result["loss_grad"]
-    lines.append(f"| loss value and grad, n={r['n']}, d={r['d']} | "
-                 f"{r['seconds']:.3f} s | {r['iterations']} iterations |")
+  for key in ("loss_grad", "loss_grad_tf32"):
+    if key in result:
+      r = result[key]
+      lines.append(f"| loss value and grad, n={r['n']}, d={r['d']} | "
+                   f"{r['seconds']:.3f} s | {r['iterations']} iterations; "
+                   f"cost products {r.get('precision', 'default')} |")
   for key, r in sorted(result.get("step", {}).items()):
     rate = ("" if not r.get("flop_per_s") else
             f"; {r['flop_per_s'] / 1e12:.1f} TFLOP/s by XLA's count")
@@ -347,7 +353,7 @@ def table(result):
   return "\n".join(lines)
 
 
-PARTS = ("sinkhorn", "loss_grad", "step_float32", "step_bfloat16",
+PARTS = ("sinkhorn", "loss_grad", "loss_grad_tf32", "step_float32", "step_bfloat16",
          "sinkhorn_share", "memory")
 
 
@@ -405,10 +411,12 @@ def main(argv):
   if "sinkhorn" in parts:
     part("sinkhorn", lambda: result.__setitem__(
         "sinkhorn", sinkhorn(ns, 10, 20 if tiny else 110, read_bw)))
-  if "loss_grad" in parts:
-    part("loss_grad", lambda: result.__setitem__(
-        "loss_grad", loss_grad(n, 64 if tiny else 32768,
-                               20 if tiny else 500)))
+  for name, precision in (("loss_grad", "highest"),
+                          ("loss_grad_tf32", "tensorfloat32")):
+    if name in parts:
+      part(name, lambda name=name, precision=precision: result.__setitem__(
+          name, loss_grad(n, 64 if tiny else 32768, 20 if tiny else 500,
+                          precision)))
   for dtype in ("float32", "bfloat16"):
     if f"step_{dtype}" in parts:
       part(f"step_{dtype}", lambda dtype=dtype: steps.__setitem__(

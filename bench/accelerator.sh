@@ -40,8 +40,10 @@ rm -f "$OUT_DIR/accelerator.json"
 #    rate, read bandwidth (1 GiB arrays).
 timeout 50 $PY bench/limits.py --matmul_size=8192 --elements=268435456 \
     --exp_elements=67108864 --out="$OUT_DIR/limits.json"
-# 2. Sinkhorn per iteration (n = 4000, 8000); the loss's value and gradient.
-timeout 60 $ACC --parts=sinkhorn,loss_grad --budget_s=45
+# 2. Sinkhorn per iteration (n = 4000, 8000); the loss's value and gradient,
+#    its cost products in float32 (the default), then in TF32 (last: a part
+#    stopped by the limit loses only itself).
+timeout 60 $ACC --parts=sinkhorn,loss_grad,loss_grad_tf32 --budget_s=45
 # 3. Inception forward throughput (random weights, real shapes).
 timeout 50 $PY bench/inception.py --batch_sizes=1000 --measure_n=5000 \
     --out="$OUT_DIR/inception.json"

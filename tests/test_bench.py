@@ -99,10 +99,12 @@ def test_accelerator_bench_parts_on_tiny_sizes():
   # Timing noise can outweigh 10 iterations at n=16: only finite.
   assert math.isfinite(rows[0]["per_it_s"]) and rows[0]["floor_s"] > 0
   grad = accelerator.loss_grad(16, 8, 10)
-  assert grad["seconds"] > 0
+  assert grad["seconds"] > 0 and grad["precision"] == "highest"
+  tf32 = accelerator.loss_grad(16, 8, 10, "tensorfloat32")
   text = accelerator.table({
       "machine": {"device_kind": "cpu", "backend": "cpu", "jax": "x"},
       "date": "today", "sinkhorn": rows, "loss_grad": grad,
+      "loss_grad_tf32": tf32,
       "step": {"n=16 chunk=0 float32": {
           "seconds": 1.0, "compile_s": 2.0, "compiled_bytes": 2**30,
           "flop_per_s": 3e12, "peak_bytes": 2**31}},
@@ -110,6 +112,8 @@ def test_accelerator_bench_parts_on_tiny_sizes():
                                     "predicted": 32, "limit_bytes": 2**30}},
       "errors": {"memory_chunk8": "ValueError: no"}})
   assert "Sinkhorn per iteration, n=16" in text
+  assert "10 iterations; cost products highest |" in text
+  assert "10 iterations; cost products tensorfloat32 |" in text
   assert "| CIFAR-10 step, n=16 chunk=0 float32 | 1.000 s | peak 2.0 GiB" in text
   assert "3.0 TFLOP/s" in text
   assert "| largest batch, chunk=0 | 32 |" in text
@@ -277,3 +281,37 @@ def test_conv_passes_bench_times_every_layer_and_pass(tmp_path):
   assert [r["shape"] for r in sweep] == ["2x8x4x3x1", "2x8x4x4x2"]
   assert all(r["per_tap_s"] > 0 and r["xla_s"] > 0 and r["default"] == "xla"
              for r in sweep), sweep
+
+
+def test_ot_precision_study_emulates_each_precision():
+  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp
+  import numpy as np
+  from bench import ot_precision
+  # TF32 keeps 10 mantissa bits, rounding to nearest, ties to even.
+  x = jnp.asarray([1 + 2**-11, 1 + 3 * 2**-11, 1 + 2**-10, -(1 + 2**-12)],
+                  jnp.float32)
+  np.testing.assert_array_equal(np.asarray(ot_precision.tf32(x)),
+                                [1, 1 + 2**-9, 1 + 2**-10, -1])
+  rng = np.random.default_rng(0)
+  a, b = (jnp.asarray(rng.normal(size=(8, 512)), jnp.float32)
+          for _ in range(2))
+  exact = np.asarray(a, np.float64) @ np.asarray(b, np.float64).T
+  err = {m: float(np.abs(np.asarray(ot_precision.products(m, a, b))
+                         - exact).max())
+         for m in ("float32",) + ot_precision.MODES}
+  assert (err["float32"] < err["bfloat16_3x"] < err["tensorfloat32"]
+          < err["bfloat16"]), err
+  feats = jnp.asarray(rng.normal(size=(4, 16, 64)), jnp.float32)
+  result = {"machine": {"device_kind": "cpu", "jax": "x"}, "date": "today",
+            "features": "normal", "n": 16, "iterations": 20,
+            "epsilon": 0.002,
+            "loss": ot_precision.loss_rows(feats, 20, 0.002),
+            "sparse": ot_precision.sparse_rows([4], 16, d=64)}
+  rows = {r["mode"]: r for r in result["loss"]}
+  assert math.isfinite(rows["float32"]["loss"])
+  assert 0 < rows["tensorfloat32"]["grad_rel_err"] < 0.1
+  assert rows["bfloat16"]["cost_max_err"] > rows["tensorfloat32"][
+      "cost_max_err"] > 0
+  text = ot_precision.table(result)
+  assert "| tensorfloat32 | " in text and "| 4 | [" in text

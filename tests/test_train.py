@@ -177,3 +177,14 @@ def test_profile_settings_are_checked_before_anything_runs(tmp_path):
   with pytest.raises(ValueError, match="profile.num_steps must be at least 1"):
     train.train_and_evaluate(c, str(tmp_path / "run"))
   assert not (tmp_path / "run").exists()
+
+
+def test_ot_precision_reaches_the_loss_and_a_typo_is_a_clear_error(tmp_path):
+  exp = experiment.Experiment(_config())
+  assert exp.method.loss_fn().keywords["precision"] == "highest"
+  exp = experiment.Experiment(_config(**{"ot.precision": "tensorfloat32"}))
+  assert exp.method.loss_fn().keywords["precision"] == "tensorfloat32"
+  c = _config(**{"ot.precision": "tf32"})
+  with pytest.raises(ValueError, match="config.ot.precision must be one of"):
+    train.train_and_evaluate(c, str(tmp_path / "run"))
+  assert not (tmp_path / "run").exists()

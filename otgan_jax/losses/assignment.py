@@ -49,7 +49,10 @@ def pairwise_cost(x: Array, y: Array, cost: Cost = "sqeuclidean") -> Array:
     raise ValueError(f"Unknown assigner cost {cost!r}: use one of {PAIRWISE} "
                      "or a callable (x [n, ...], y [m, ...]) -> [n, m].")
   a, b = _flat(x), _flat(y)
-  sq = (jnp.sum(a * a, 1)[:, None] - 2.0 * a @ b.T + jnp.sum(b * b, 1)[None])
+  # float32 products on every backend (a TPU's default rounds to bfloat16,
+  # which would move the argmin of the assignment).
+  ab = jnp.matmul(a, b.T, precision=jax.lax.Precision.HIGHEST)
+  sq = jnp.sum(a * a, 1)[:, None] - 2.0 * ab + jnp.sum(b * b, 1)[None]
   mse = jnp.maximum(sq, 0.0) / a.shape[1]
   return mse if cost == "sqeuclidean" else jnp.log(mse + 1e-8)
 

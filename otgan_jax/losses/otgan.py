@@ -18,6 +18,7 @@ gradient of
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, TYPE_CHECKING, Union
 
 import jax
@@ -52,19 +53,38 @@ CONDITIONAL_PAIR_WEIGHTS = (1.0, 1.0, -1.0, -1.0)
 
 # ott-jax's `costs.Cosine` ridge: 1 - x.y / (|x| |y| + ridge).
 _COSINE_RIDGE = 1e-8
+# The products of the cost matrices, as `jax.lax.Precision` names them.
+# "highest" is float32 on every backend (the official code's float32). On
+# GPUs "tensorfloat32" ("high") rounds the features to TF32 (10-bit mantissa)
+# and on TPUs "default" to bfloat16 (7 bits): the cosine cost then errs by up
+# to ~3e-4 (TF32) and ~3e-3 (bf16), against epsilon 0.002 (bench/RESULTS.md,
+# "The precision of the cost matrices").
+PRECISIONS = ("highest", "float32", "high", "tensorfloat32", "bfloat16_3x",
+              "default", "bfloat16")
+Precision = Union[str, jax.lax.Precision]
 
 
-def _cosine(x: Array, y: Array) -> Array:
+def _precision(precision: Precision) -> jax.lax.Precision:
+  if isinstance(precision, jax.lax.Precision):
+    return precision
+  if precision not in PRECISIONS:
+    raise ValueError(f"Unknown precision {precision!r} for the cost "
+                     f"matrices: use one of {PRECISIONS}.")
+  return jax.lax.Precision(precision)
+
+
+def _cosine(x: Array, y: Array, precision: Precision = "highest") -> Array:
   """ott-jax's `costs.Cosine()(x, y)` for one pair of vectors."""
-  cosine_similarity = jnp.vdot(x, y) / (
+  cosine_similarity = jnp.vdot(x, y, precision=_precision(precision)) / (
       jnp.linalg.norm(x, axis=-1) * jnp.linalg.norm(y, axis=-1)
       + _COSINE_RIDGE)
   return 1.0 - cosine_similarity
 
 
-def _sqeuclidean(x: Array, y: Array) -> Array:
+def _sqeuclidean(x: Array, y: Array, precision: Precision = "highest"
+                 ) -> Array:
   """ott-jax's `costs.SqEuclidean()(x, y)` for one pair of vectors."""
-  cross_term = -2.0 * jnp.vdot(x, y)
+  cross_term = -2.0 * jnp.vdot(x, y, precision=_precision(precision))
   return jnp.sum(x ** 2, axis=-1) + jnp.sum(y ** 2, axis=-1) + cross_term
 
 
@@ -74,7 +94,8 @@ def _all_pairs(fn: Callable[[Array, Array], Array], a: Array, b: Array
   return jax.vmap(lambda x: jax.vmap(lambda y: fn(x, y))(b))(a)
 
 
-def cost_matrix(a: Array, b: Array, cost: Cost = "cosine") -> Array:
+def cost_matrix(a: Array, b: Array, cost: Cost = "cosine", *,
+                precision: Precision = "highest") -> Array:
   """Differentiable transport cost matrix.
 
   Args:
@@ -83,6 +104,8 @@ def cost_matrix(a: Array, b: Array, cost: Cost = "cosine") -> Array:
     cost: "cosine" (`1 - cos(a_i, b_j)`, in [0, 2]), "sqeuclidean"
       (`||a_i - b_j||^2 / (2 d)`, half the mean squared difference, the cost of
       the paper's toy experiment) or a callable returning the `[n, m]` matrix.
+    precision: of the products `a_i . b_j` on accelerators (`PRECISIONS`);
+      "highest" (float32) by default. A callable cost sets its own.
 
   Returns:
     `[n, m]` cost matrix.
@@ -90,10 +113,11 @@ def cost_matrix(a: Array, b: Array, cost: Cost = "cosine") -> Array:
   if callable(cost):
     return cost(a, b)
   if cost == "cosine":
-    return _all_pairs(_cosine, a, b)
+    return _all_pairs(functools.partial(_cosine, precision=precision), a, b)
   if cost == "sqeuclidean":
     # Half the mean squared Euclidean distance, as in the paper's section 5.1.
-    return _all_pairs(_sqeuclidean, a, b) * (1.0 / (2.0 * a.shape[-1]))
+    return _all_pairs(functools.partial(_sqeuclidean, precision=precision),
+                      a, b) * (1.0 / (2.0 * a.shape[-1]))
   raise ValueError(f"Unknown cost {cost!r}: use one of {COSTS} or a callable "
                    "(a [n, d], b [m, d]) -> cost matrix [n, m].")
 
@@ -105,7 +129,8 @@ def _ott_geometry(cost_matrix_: Array, epsilon: float) -> geometry.Geometry:
 
 def sinkhorn_plan(a: Array, b: Array, *, cost: Cost = "cosine",
                   epsilon: float = 0.002, num_iterations: int = 500,
-                  threshold: float | None = None, solver: str = "auto"
+                  threshold: float | None = None, solver: str = "auto",
+                  precision: Precision = "highest"
                   ) -> tuple[Array, Array, Array]:
   """Entropic transport plan with uniform marginals `1/n`, `1/m`.
 
@@ -120,6 +145,7 @@ def sinkhorn_plan(a: Array, b: Array, *, cost: Cost = "cosine",
       (checked every 10 iterations), with `num_iterations` as the maximum.
     solver: "auto" (ours for a fixed count, ott-jax with a threshold),
       "ours" (`losses.sinkhorn`; fixed count only) or "ott".
+    precision: of the cost matrix's products (see `cost_matrix`).
 
   Returns:
     plan `[n, m]` (sums to 1), iterations used (int scalar), final marginal L1
@@ -128,9 +154,11 @@ def sinkhorn_plan(a: Array, b: Array, *, cost: Cost = "cosine",
   a, b = jax.lax.stop_gradient(a), jax.lax.stop_gradient(b)
   if _use_ours(solver, threshold):
     plans, errs = sinkhorn.sinkhorn_plans(
-        cost_matrix(a, b, cost)[None], epsilon, num_iterations)
+        cost_matrix(a, b, cost, precision=precision)[None], epsilon,
+        num_iterations)
     return plans[0], jnp.asarray(num_iterations, jnp.int32), errs[0]
-  return _solve(_ott_geometry(cost_matrix(a, b, cost), epsilon),
+  return _solve(_ott_geometry(cost_matrix(a, b, cost, precision=precision),
+                              epsilon),
                 num_iterations, threshold)
 
 
@@ -177,14 +205,16 @@ def random_plan(rng: Array, n: int) -> Array:
   return jax.nn.one_hot(perm, n, dtype=jnp.float32) / n
 
 
-def transport_cost(a: Array, b: Array, plan: Array, cost: Cost = "cosine"
-                   ) -> Array:
+def transport_cost(a: Array, b: Array, plan: Array, cost: Cost = "cosine", *,
+                   precision: Precision = "highest") -> Array:
   """`W(a, b) = sum_ij P_ij C_ij` with the plan held constant."""
-  return jnp.sum(jax.lax.stop_gradient(plan) * cost_matrix(a, b, cost))
+  return jnp.sum(jax.lax.stop_gradient(plan)
+                 * cost_matrix(a, b, cost, precision=precision))
 
 
 def _energy(pairs, names, weights, *, epsilon, num_iterations, threshold,
-            cost, matching, rng, solver) -> tuple[Array, dict[str, Any]]:
+            cost, matching, rng, solver, precision
+            ) -> tuple[Array, dict[str, Any]]:
   """`sum_k weights[k] * W(pairs[k])`, the plans solved together."""
   if matching not in MATCHINGS:
     raise ValueError(f"Unknown matching {matching!r}: use one of {MATCHINGS}.")
@@ -194,7 +224,8 @@ def _energy(pairs, names, weights, *, epsilon, num_iterations, threshold,
                      f"same shape; got {sorted(arrays)}.")
   n = pairs[0][0].shape[0]
   # One [n, n] cost matrix per pair; the features are never copied per pair.
-  costs_ = jnp.stack([cost_matrix(a, b, cost) for a, b in pairs])
+  costs_ = jnp.stack([cost_matrix(a, b, cost, precision=precision)
+                      for a, b in pairs])
 
   if matching == "sinkhorn" and _use_ours(solver, threshold):
     plans, errs = sinkhorn.sinkhorn_plans(costs_, epsilon, num_iterations)
@@ -212,7 +243,9 @@ def _energy(pairs, names, weights, *, epsilon, num_iterations, threshold,
     iters, errs = jnp.zeros((), jnp.int32), jnp.zeros((), jnp.float32)
 
   ws = jnp.sum(jax.lax.stop_gradient(plans) * costs_, axis=(1, 2))
-  loss = jnp.dot(jnp.asarray(weights, ws.dtype), ws)
+  # float32 on every backend (a TPU's default dot would round W to bf16).
+  loss = jnp.dot(jnp.asarray(weights, ws.dtype), ws,
+                 precision=jax.lax.Precision.HIGHEST)
   aux = {f"w/{name}": ws[i] for i, name in enumerate(names)}
   aux["sinkhorn_iters"] = iters
   aux["marginal_error"] = errs
@@ -224,7 +257,7 @@ def minibatch_energy_distance(
     epsilon: float = 0.002, num_iterations: int = 500,
     threshold: float | None = None, cost: Cost = "cosine",
     matching: str = "sinkhorn", rng: Array | None = None,
-    solver: str = "auto",
+    solver: str = "auto", precision: Precision = "highest",
 ) -> tuple[Array, dict[str, Any]]:
   """OT-GAN's loss `L` (Algorithm 1, line 3) on four feature batches.
 
@@ -251,6 +284,10 @@ def minibatch_energy_distance(
     rng: PRNG key, required for `matching="random"`.
     solver: "auto" (`losses.sinkhorn`'s loop for a fixed count, ott-jax with
       a threshold), "ours" (fixed count only) or "ott" (ott-jax always).
+    precision: of the cost matrices' products on accelerators: "highest"
+      (float32, the default and the official code's), "tensorfloat32" or
+      "bfloat16_3x" ("high"), "default" (the backend's: TF32 on recent
+      GPUs, one bfloat16 pass on TPUs). Sinkhorn and L are float32 always.
 
   Returns:
     `(loss, aux)`; aux holds `w/xy`, `w/xyp`, `w/xpy`, `w/xpyp`, `w/xxp`,
@@ -263,7 +300,8 @@ def minibatch_energy_distance(
            (x, x_prime), (y, y_prime)]
   return _energy(pairs, PAIR_NAMES, PAIR_WEIGHTS, epsilon=epsilon,
                  num_iterations=num_iterations, threshold=threshold, cost=cost,
-                 matching=matching, rng=rng, solver=solver)
+                 matching=matching, rng=rng, solver=solver,
+                 precision=precision)
 
 
 def conditional_energy_distance(
@@ -271,7 +309,7 @@ def conditional_energy_distance(
     epsilon: float = 0.002, num_iterations: int = 500,
     threshold: float | None = None, cost: Cost = "cosine",
     matching: str = "sinkhorn", rng: Array | None = None,
-    solver: str = "auto",
+    solver: str = "auto", precision: Precision = "highest",
 ) -> tuple[Array, dict[str, Any]]:
   """Conditional OT-GAN's loss (Algorithm 2) on four feature batches.
 
@@ -290,4 +328,4 @@ def conditional_energy_distance(
   return _energy(pairs, CONDITIONAL_PAIR_NAMES, CONDITIONAL_PAIR_WEIGHTS,
                  epsilon=epsilon, num_iterations=num_iterations,
                  threshold=threshold, cost=cost, matching=matching, rng=rng,
-                 solver=solver)
+                 solver=solver, precision=precision)

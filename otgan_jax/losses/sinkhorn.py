@@ -52,6 +52,11 @@ Array = jax.Array
 TINY = 1e-30
 REL_TINY = 1e-24
 HUGE = 1e30
+# The matrix-vector products in float32 on every backend (a TPU's default
+# would round the kernel to bfloat16). They are memory-bound (at the HBM
+# floor on an H200, bench/RESULTS.md), so the precision should not show in
+# their time.
+_HIGHEST = jax.lax.Precision.HIGHEST
 
 
 class Solution(NamedTuple):
@@ -116,10 +121,10 @@ def scaling_half(kernel: Array, su: Array, sv: Array, axis: int
   updated scaling (axis=1: sv, axis=2: su) replaced only if accepted."""
   p, n, m = kernel.shape
   if axis == 1:
-    sums = jnp.einsum("pnm,pn->pm", kernel, su)
+    sums = jnp.einsum("pnm,pn->pm", kernel, su, precision=_HIGHEST)
     ok = _accept(sums, su, 1.0 / m)
     return su, jnp.where(ok, (1.0 / m) / sums, sv), ok
-  sums = jnp.einsum("pnm,pm->pn", kernel, sv)
+  sums = jnp.einsum("pnm,pm->pn", kernel, sv, precision=_HIGHEST)
   ok = _accept(sums, sv, 1.0 / n)
   return jnp.where(ok, (1.0 / n) / sums, su), sv, ok
 

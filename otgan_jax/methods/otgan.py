@@ -191,7 +191,8 @@ def ot_kwargs(ot: ml_collections.ConfigDict) -> dict[str, Any]:
   """`config.ot` as keyword arguments of `minibatch_energy_distance`."""
   return dict(epsilon=ot.epsilon, num_iterations=ot.num_iterations,
               threshold=ot.threshold, cost=ot.cost, matching=ot.matching,
-              solver=ot.get("solver", "auto"))
+              solver=ot.get("solver", "auto"),
+              precision=ot.get("precision", "highest"))
 
 
 @methods.register
@@ -221,6 +222,8 @@ class OTGAN(base.Method):
     ot.num_iterations = 500       # Sinkhorn iterations (fixed unless threshold is set)
     ot.threshold = config_dict.placeholder(float)  # optional early-stop marginal error
     ot.solver = "auto"            # auto (ours for a fixed count, ott-jax with a threshold) | ours | ott
+    ot.precision = "highest"      # the cost matrices' products on GPUs/TPUs: highest (float32) |
+                                  # tensorfloat32 | bfloat16_3x | default (see losses.otgan.PRECISIONS)
     return {"otgan": c, "ot": ot}
 
   def check_config(self):
@@ -236,6 +239,10 @@ class OTGAN(base.Method):
     if solver == "ours" and c.ot.threshold is not None:
       raise ValueError("config.ot.solver=ours runs a fixed iteration count: "
                        "unset config.ot.threshold or use solver=auto/ott.")
+    precision = c.ot.get("precision", "highest")
+    if precision not in losses.PRECISIONS:
+      raise ValueError(f"config.ot.precision must be one of "
+                       f"{losses.PRECISIONS}, got {precision!r}.")
     n, chunk = c.batch_size, c.otgan.chunk_size
     shards = sharding_lib.data_parallel_size(self.mesh)
     if chunk > 0 and chunk < n and (n % chunk or chunk % shards):

@@ -1,6 +1,8 @@
 """The assignment method's losses: exact assignment, the assigner's
 objective, and Theorem 3.3 (equal shares make the assignment optimal)."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -87,3 +89,13 @@ def test_elementwise_costs():
   assert float(other.min()) > 1.0
   with pytest.raises(ValueError, match="Unknown assigner cost"):
     assignment.pairwise_cost(x, y, "ssim")
+
+
+def test_assignment_products_are_float32_on_every_backend():
+  # A TPU's default dot rounds to bfloat16, which would move the argmin.
+  x, y, psi = _problem()
+  text = jax.jit(lambda a, b, p: assignment.assign(a, b, p, chunk_size=5)
+                 ).lower(x, y, psi).as_text()
+  precisions = set(re.findall(r"stablehlo\.dot_general[^\n]*precision = "
+                              r"\[(\w+),", text))
+  assert precisions == {"HIGHEST"}

@@ -1,5 +1,7 @@
 """The mini-batch energy distance against an independent float64 reference."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -213,3 +215,54 @@ def test_conditional_loss_is_algorithm_2():
                                                epsilon=eps,
                                                num_iterations=iters)
   assert abs(float(same)) < 0.3 * float(loss)
+
+
+def _dot_precisions(fn, *args):
+  """`(operand shapes, precision)` of every dot in `fn`'s lowered program."""
+  text = jax.jit(fn).lower(*args).as_text()
+  found = re.findall(r"stablehlo\.dot_general[^\n]*precision = \[(\w+), "
+                     r"\w+\] : \(([^)]*)\)", text)
+  assert found, "no dot_general in the lowered program"
+  return [(shapes, p) for p, shapes in found]
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_products_are_float32_on_every_backend(conditional):
+  # XLA:CPU computes every f32 dot in f32, but a GPU's default precision
+  # rounds the features to TF32 and a TPU's to bfloat16: against epsilon
+  # 0.002 that moves the plans (bench/RESULTS.md). So every product of the
+  # loss and its gradient asks for HIGHEST; `precision` trades the cost
+  # matrices' products only (the Sinkhorn's and L's stay float32).
+  fn = (losses.conditional_energy_distance if conditional
+        else losses.minibatch_energy_distance)
+  x, xp, y, yp = features(n=8, d=5)
+  for precision, cost_products in (("highest", "HIGHEST"),
+                                   ("tensorfloat32", "HIGH"),
+                                   ("default", "DEFAULT")):
+    kwargs = {} if precision == "highest" else {"precision": precision}
+    dots = _dot_precisions(jax.value_and_grad(
+        lambda *f, kw=kwargs: fn(*f, num_iterations=3, **kw)[0],
+        argnums=(0, 1, 2, 3)), x, xp, y, yp)
+    features_dots = [p for shapes, p in dots if "8x5x" in shapes]
+    other = [p for shapes, p in dots if "8x5x" not in shapes]
+    # The cost matrices, and their gradients (one per side of each pair).
+    pairs = 4 if conditional else 6
+    assert len(features_dots) == 3 * pairs, dots
+    assert set(features_dots) == {cost_products}, (precision, dots)
+    assert other and set(other) == {"HIGHEST"}, (precision, dots)
+  with pytest.raises(ValueError, match="Unknown precision 'tf32'"):
+    fn(x, xp, y, yp, num_iterations=3, precision="tf32")
+
+
+def test_sinkhorn_plan_and_transport_cost_take_the_precision():
+  x, _, y, _ = features(n=8, d=5)
+  plan = jnp.ones((8, 8)) / 64
+  for precision in ("highest", "default"):
+    cost_products = precision.upper()
+    dots = _dot_precisions(lambda a, b, p=precision: losses.sinkhorn_plan(
+        a, b, num_iterations=3, precision=p)[0], x, y)
+    assert {p for shapes, p in dots if "8x5x" in shapes} == {cost_products}
+    assert {p for shapes, p in dots if "8x5x" not in shapes} == {"HIGHEST"}
+    dots = _dot_precisions(lambda a, b, p=precision: losses.transport_cost(
+        a, b, plan, precision=p), x, y)
+    assert {p for _, p in dots} == {cost_products}
