@@ -55,10 +55,12 @@ CONDITIONAL_PAIR_WEIGHTS = (1.0, 1.0, -1.0, -1.0)
 _COSINE_RIDGE = 1e-8
 # The products of the cost matrices, as `jax.lax.Precision` names them.
 # "highest" is float32 on every backend (the official code's float32). On
-# GPUs "tensorfloat32" ("high") rounds the features to TF32 (10-bit mantissa)
-# and on TPUs "default" to bfloat16 (7 bits): the cosine cost then errs by up
-# to ~3e-4 (TF32) and ~3e-3 (bf16), against epsilon 0.002 (bench/RESULTS.md,
-# "The precision of the cost matrices").
+# GPUs "tensorfloat32" ("high") and "default" round the features to TF32
+# (10-bit mantissa), on TPUs "default" to bfloat16 (7 bits). On features
+# concentrated on 16 coordinates the cosine cost then errs by up to 0.3
+# epsilon (TF32) and 2.6 epsilon (bfloat16) at epsilon 0.002
+# (bench/ot_precision.py; bench/RESULTS.md, "The precision of the cost
+# matrices").
 PRECISIONS = ("highest", "float32", "high", "tensorfloat32", "bfloat16_3x",
               "default", "bfloat16")
 Precision = Union[str, jax.lax.Precision]
