@@ -107,3 +107,31 @@ def test_eight_devices_equal_one_device_and_compile_once(name, tmp_path,
     assert leaf.sharding.is_equivalent_to(abstract.sharding, leaf.ndim)
     assert len(leaf.sharding.device_set) == 8
   assert step._cache_size() == 1  # pylint: disable=protected-access
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_the_sharded_step_lowers_for_gpus_and_tpus(name, tmp_path):
+  # No accelerator here, but JAX lowers a program for any platform: each
+  # method's step, sharded over the 8 devices, must lower for CUDA and TPU
+  # (where `platform_dependent` code, e.g. models/fastconv.py, takes its
+  # other branch). A step that used an op lowered only by the CUDA plugin
+  # (cuSolver's linear algebra) would fail here without failing on a GPU:
+  # then lower it under that plugin instead.
+  exp = experiment.Experiment(_config(name))
+  constants = exp.prepare(str(tmp_path))
+  batch = None
+  spec = exp.batch_spec
+  if spec is not None:
+    shape = (spec.num_updates, spec.draws, exp.config.batch_size)
+    batch = {"x": jax.ShapeDtypeStruct(shape + tuple(exp.info.shape),
+                                       np.float32,
+                                       sharding=exp.batch_sharding())}
+    if spec.labels:
+      batch["label"] = jax.ShapeDtypeStruct(shape, np.int32,
+                                            sharding=exp.batch_sharding())
+  traced = exp.jit_train_step().trace(exp.abstract_state(), batch,
+                                      jax.random.key(0), constants)
+  for platform in ("cuda", "tpu"):
+    text = traced.lower(lowering_platforms=(platform,)).as_text()
+    assert "stablehlo.dot_general" in text
+    assert "mhlo.num_partitions = 8" in text
