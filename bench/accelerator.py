@@ -23,7 +23,9 @@ after that many seconds):
    flop count over that time, XLA's memory analysis and the device's peak
    memory (the process's, so bench/accelerator.sh runs each in its own).
    With --profile_dir, the float32 step's warm-up runs under JAX's
-   profiler and its top operations join the table (bench/trace_summary.py).
+   profiler and its top operations join the table (bench/trace_summary.py);
+   a warm-up still running after --profile_stop_s has its trace stopped
+   there, and the operations recorded until then are reported at once.
 4. `sinkhorn_share`: the share of the step in Sinkhorn (the step with 1
    iteration instead of 500).
 5. `memory`: the largest batch with and without chunking, from XLA's
@@ -38,6 +40,7 @@ Prints a markdown table and writes it (--md) and JSON (--out).
 import json
 import os
 import sys
+import threading
 import time
 
 from absl import app
@@ -81,6 +84,9 @@ def _define_flags():
                     "Keep what --out already holds (runs of other parts).")
   flags.DEFINE_string("profile_dir", "", "If set, step_float32 profiles its "
                       "warm-up step into it and adds its top operations.")
+  flags.DEFINE_float("profile_stop_s", 50.0, "Stop the warm-up's trace after "
+                     "this many seconds if the step still runs, and report "
+                     "the operations recorded until then.")
 
 
 CIFAR = data_base.DatasetInfo("cifar10", (32, 32, 3), 0, 255, 50_000, 10)
@@ -180,50 +186,86 @@ def _error(e: Exception) -> str:
   return f"{type(e).__name__}: {e}"[:500]
 
 
-def _warm_up(compiled, state, batch, rng, profile_dir):
-  """The step's first call; with `profile_dir`, under JAX's profiler.
-
-  The warm-up is not timed into the median, so profiling it costs no extra
-  step, and its top operations are printed before the timed steps start: a
-  step far slower than expected (the H200 run of 2026-12-04: none finished
-  within 110 s) still says where its time went before the part's time
-  limit. Returns `(state, seconds, info)`; `info` holds "profile" (the top
-  operations) or "profile_error". A failing profiler loses no step.
+class _WarmUpTrace:
+  """JAX's profiler around the warm-up step, stopped by a timer if the step
+  runs past `stop_after_s`: the operations that ran until then are printed
+  and written to `<profile_dir>/summary.md` at once, so a step that never
+  finishes inside its part's time limit (the H200 run of 2026-12-04: none
+  in 110 s) still says where its time went. Stopping JAX's profiler from
+  another thread while a program runs keeps the events recorded so far (on
+  XLA:CPU a 3 s loop stopped after 2 s gave its first 282 of 400
+  iterations). A failing profiler loses no step: its error goes to
+  `info["profile_error"]`.
   """
-  info, tracing = {}, False
-  if profile_dir:
+
+  def __init__(self, profile_dir: str, stop_after_s: float):
+    self.dir, self.info = profile_dir, {}
+    self._lock = threading.Lock()
+    self._running = False
+    self._t0 = time.perf_counter()
     try:
       jax.profiler.start_trace(profile_dir, create_perfetto_trace=True)
-      tracing = True
+      self._running = True
     except Exception as e:  # pylint: disable=broad-except
-      info["profile_error"] = _error(e)
+      self.info["profile_error"] = _error(e)
+    self._timer = threading.Timer(stop_after_s, self._stop, (True,))
+    self._timer.daemon = True
+    if self._running:
+      self._timer.start()
+
+  def _stop(self, partial: bool) -> None:
+    with self._lock:
+      if not self._running:
+        return
+      self._running = False
+      seconds = time.perf_counter() - self._t0
+      try:
+        jax.profiler.stop_trace()
+        summary = trace_summary.summarize(self.dir)
+      except Exception as e:  # pylint: disable=broad-except
+        self.info["profile_error"] = _error(e)
+        print(f"profile failed: {self.info['profile_error']}", flush=True)
+        return
+      summary["step_s"], summary["partial"] = seconds, partial
+      self.info["profile"] = summary
+      head = (f"the warm-up step ran past {seconds:.1f} s; its operations "
+              "until then" if partial else
+              f"the warm-up step ({seconds:.3f} s)")
+      text = f"Where the time went ({head}):\n\n{trace_summary.table(summary)}"
+      print(text, flush=True)
+      with open(os.path.join(self.dir, "summary.md"), "w") as f:
+        f.write(text + "\n")
+
+  def finish(self) -> dict:
+    """Stops the trace (if the timer has not) and returns the info."""
+    self._timer.cancel()
+    self._stop(partial=False)
+    return self.info
+
+
+def _warm_up(compiled, state, batch, rng, profile_dir, stop_after_s=50.0):
+  """The step's first call; with `profile_dir`, under JAX's profiler
+  (`_WarmUpTrace`, stopped after `stop_after_s` if still running).
+
+  The warm-up is not timed into the median, so profiling it costs no extra
+  step, and its top operations are printed before the timed steps start.
+  Returns `(state, seconds, info)`; `info` holds "profile" (the top
+  operations) or "profile_error".
+  """
+  trace = _WarmUpTrace(profile_dir, stop_after_s) if profile_dir else None
   t0 = time.perf_counter()
   try:
     state, _ = compiled(state, batch, rng, None)
     jax.block_until_ready(state)
   finally:
     seconds = time.perf_counter() - t0
-    if tracing:
-      try:
-        jax.profiler.stop_trace()
-      except Exception as e:  # pylint: disable=broad-except
-        info["profile_error"] = _error(e)
-        tracing = False
+    info = trace.finish() if trace else {}
   print(f"  warm-up step {seconds:.1f} s"
-        f"{' (profiled)' if tracing else ''}", flush=True)
-  if tracing:
-    try:
-      info["profile"] = trace_summary.summarize(profile_dir)
-      info["profile"]["step_s"] = seconds
-      print(trace_summary.table(info["profile"]), flush=True)
-    except Exception as e:  # pylint: disable=broad-except
-      info["profile_error"] = _error(e)
-  if "profile_error" in info:
-    print(f"profile failed: {info['profile_error']}", flush=True)
+        f"{' (profiled)' if 'profile' in info else ''}", flush=True)
   return state, seconds, info
 
 
-def time_step(c, repeats, profile_dir=""):
+def time_step(c, repeats, profile_dir="", profile_stop_s=50.0):
   """Compiles the step once (timed), then times `repeats` calls after a
   warm-up: the median, XLA's flop count and memory analysis, and the
   device's peak. With `profile_dir` the warm-up runs under JAX's profiler
@@ -238,7 +280,8 @@ def time_step(c, repeats, profile_dir=""):
   jax.block_until_ready(state)
   print(f"  initialised in {time.perf_counter() - t0:.0f} s", flush=True)
   rng = jax.random.key(3)
-  state, warm_up_s, info = _warm_up(compiled, state, batch, rng, profile_dir)
+  state, warm_up_s, info = _warm_up(compiled, state, batch, rng, profile_dir,
+                                    profile_stop_s)
   times = []
   for _ in range(repeats):
     t0 = time.perf_counter()
@@ -347,9 +390,12 @@ def table(result):
       lines.append(f"| profile of {key} failed | - | "
                    f"{r['profile_error'][:200]} |")
     if r.get("profile"):
-      lines += ["", f"Where the profiled step's time went ({key}; the "
-                f"traced warm-up step {r['profile']['step_s']:.3f} s):", "",
-                trace_summary.table(r["profile"])]
+      prof = r["profile"]
+      what = (f"the warm-up step ran past {prof['step_s']:.1f} s: the "
+              "operations until then" if prof.get("partial") else
+              f"the traced warm-up step {prof['step_s']:.3f} s")
+      lines += ["", f"Where the profiled step's time went ({key}; {what}):",
+                "", trace_summary.table(prof)]
   return "\n".join(lines)
 
 
@@ -422,7 +468,8 @@ def main(argv):
       part(f"step_{dtype}", lambda dtype=dtype: steps.__setitem__(
           f"n={step_n} chunk={chunk} {dtype}",
           time_step(_config(step_n, chunk, dtype, iters, tiny), repeats,
-                    FLAGS.profile_dir if dtype == "float32" else "")))
+                    FLAGS.profile_dir if dtype == "float32" else "",
+                    FLAGS.profile_stop_s)))
 
   def share():
     one = time_step(_config(step_n, chunk, "float32", 1, tiny), repeats)

@@ -4,8 +4,9 @@
 #
 #   bash bench/accelerator.sh [OUT_DIR]        # default bench/out/accelerator
 #
-# Writes OUT_DIR/{limits,inception,networks,accelerator}.json, networks.md
-# and accelerator.md (the tables for bench/RESULTS.md). Each step is its own
+# Writes OUT_DIR/{limits,inception,networks,accelerator}.json, networks.md,
+# accelerator.md (the tables for bench/RESULTS.md) and profile_n{1000,4000}.md
+# (where the steps' time went). Each step is its own
 # process with its own time limit, so one that fails, hangs or runs long
 # leaves the others' results, and each step's peak device memory is its own.
 # Where ott-jax or ml-collections are missing (a bare accelerator image),
@@ -72,16 +73,25 @@ XLA_FLAGS="${XLA_FLAGS:-} --xla_gpu_autotune_level=0" timeout 75 \
 #    That day the n = 4000 float32 step compiled in 10 s this way but no
 #    warm-up step finished within 110 s; each part prints its compile,
 #    initialisation, warm-up and every step's time as it goes, so a part
-#    stopped by its limit still says where the time went. The n = 1000
-#    float32 step's warm-up runs under JAX's profiler: its top device
-#    operations are printed before the timed step and go into
-#    accelerator.md (the trace stays in profile_n1000/).
+#    stopped by its limit still says where the time went. Each float32
+#    step's warm-up runs under JAX's profiler: its top device operations
+#    are printed before the timed step and go into accelerator.md and
+#    OUT_DIR/profile_n*.md (the traces themselves, tens of MB, stay in
+#    $PROFILE_DIR, default /tmp/otgan_accelerator_profile, out of OUT_DIR). A
+#    warm-up still running after --profile_stop_s has its trace stopped
+#    there and the operations until then reported at once, so even a step
+#    that never ends inside its limit says which operations take the time.
 step() {  # step SECONDS ARGS...: one step process, without autotuning.
   XLA_FLAGS="${XLA_FLAGS:-} --xla_gpu_autotune_level=0" \
       timeout "$1" $ACC "${@:2}"
 }
+PROF="${PROFILE_DIR:-/tmp/otgan_accelerator_profile}"
+rm -rf "$PROF"
 step 120 --parts=step_float32,sinkhorn_share --step_n=1000 --step_repeats=1 \
-    --budget_s=60 --profile_dir="$OUT_DIR/profile_n1000"
+    --budget_s=60 --profile_dir="$PROF/n1000" --profile_stop_s=60
+cp "$PROF/n1000/summary.md" "$OUT_DIR/profile_n1000.md" 2>/dev/null
 step 65 --parts=step_bfloat16 --step_n=1000 --step_repeats=1 --budget_s=10
-step 65 --parts=step_float32 --step_n=4000 --step_repeats=1 --budget_s=10
+step 65 --parts=step_float32 --step_n=4000 --step_repeats=1 --budget_s=10 \
+    --profile_dir="$PROF/n4000" --profile_stop_s=35
+cp "$PROF/n4000/summary.md" "$OUT_DIR/profile_n4000.md" 2>/dev/null
 cat "$OUT_DIR/networks.md" "$OUT_DIR/accelerator.md" 2>/dev/null

@@ -11,6 +11,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -163,6 +164,48 @@ def test_a_profiled_program_names_its_top_operations(tmp_path):
       "date": "today", "step": {"n=16 chunk=0 float32": {
           "seconds": 1.0, "compile_s": 2.0, "profile_error": "OSError: x"}}})
   assert "| profile of n=16 chunk=0 float32 failed | - | OSError: x |" in text
+
+
+def test_a_warm_up_past_its_profile_limit_still_names_its_operations(
+    tmp_path):
+  # The accelerator run's warm-up step is traced; one that runs past
+  # `stop_after_s` has its trace stopped from a timer thread, and the
+  # operations recorded until then are reported at once (printed and in
+  # summary.md), not after the step, which may never end in time.
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  sys.path.insert(0, ROOT)
+  from bench import accelerator  # pylint: disable=g-import-not-at-top
+  a = jnp.ones((512, 512), jnp.float32)
+
+  @jax.jit
+  def step(state, batch, rng, constants):
+    del batch, rng, constants
+    out = jax.lax.fori_loop(0, 300, lambda i, x: jnp.tanh(x @ a / 512),
+                            state)
+    return out, None
+
+  state = jax.block_until_ready(step(a, None, None, None)[0])
+  t0 = time.perf_counter()
+  jax.block_until_ready(step(state, None, None, None)[0])
+  once = time.perf_counter() - t0
+  profile = tmp_path / "profile"
+  _, seconds, info = accelerator._warm_up(  # pylint: disable=protected-access
+      step, state, None, None, str(profile), stop_after_s=once / 10)
+  assert "profile_error" not in info, info
+  prof = info["profile"]
+  assert prof["partial"] and prof["step_s"] < seconds
+  assert prof["top"] and prof["top"][0]["ms"] > 0
+  assert "ran past" in (profile / "summary.md").read_text()
+  text = accelerator.table({
+      "machine": {"device_kind": "cpu", "backend": "cpu", "jax": "x"},
+      "date": "today", "step": {"n=16 chunk=0 float32": {
+          "seconds": 1.0, "compile_s": 2.0, "profile": prof}}})
+  assert "the warm-up step ran past" in text
+  # A step that ends first is traced whole.
+  _, _, info = accelerator._warm_up(  # pylint: disable=protected-access
+      step, state, None, None, str(tmp_path / "whole"), stop_after_s=600)
+  assert info["profile"]["partial"] is False
 
 
 def test_counting_unrolled_flops_leaves_the_timed_program_rolled():
