@@ -333,12 +333,18 @@ def largest_batch(chunk, sizes, limit, tiny, iters, deadline, multiple):
 
 def _largest_root(points, limit):
   """The smallest positive n where a polynomial fit (quadratic from three
-  points) of bytes(n) reaches `limit`, or None."""
-  ns, bs = np.array(points, dtype=np.float64).T
-  coef = np.polyfit(ns, bs, min(2, len(ns) - 1))
-  roots = np.roots(coef - np.eye(len(coef))[-1] * limit)
-  real = [r.real for r in roots if abs(r.imag) < 1e-6 and r.real > 0]
-  return min(real) if real else None
+  points) of bytes(n) reaches `limit`, or None. A quadratic that bends
+  down before the limit (timing-free, but small sizes can give it a
+  negative n^2 term) falls back to the line through the two largest n."""
+  points = sorted(points)
+  for fit in (points, points[-2:]):
+    ns, bs = np.array(fit, dtype=np.float64).T
+    coef = np.polyfit(ns, bs, min(2, len(ns) - 1))
+    roots = np.roots(coef - np.eye(len(coef))[-1] * limit)
+    real = [r.real for r in roots if abs(r.imag) < 1e-6 and r.real > 0]
+    if real:
+      return min(real)
+  return None
 
 
 def device_bytes():

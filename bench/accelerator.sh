@@ -25,6 +25,14 @@ if ls .whl/*.whl >/dev/null 2>&1; then
   export PYTHONPATH="/tmp/otgan_site${PYTHONPATH:+:$PYTHONPATH}"
 fi
 PY="${PYTHON:-python3}"
+# ACCELERATOR_TINY=1 rehearses the whole run on a CPU at tiny sizes: every
+# command, flag and file of it, in a few minutes (tests/test_bench.py's slow
+# tier does), so a lent GPU's minutes are not spent on a typo.
+TINY_LIMITS="" TINY_ACC="" TINY_INCEPTION="" TINY_NETS=""
+if [ -n "${ACCELERATOR_TINY:-}" ]; then
+  TINY_LIMITS="--tiny" TINY_ACC="--tiny --limit_gib=1" TINY_NETS="--tiny"
+  TINY_INCEPTION="--batch_sizes=2 --measure_n=2 --repeats=1"
+fi
 nvidia-smi 2>&1 || true
 # 0. Fail fast: everything the run imports, and the device.
 $PY -c "
@@ -35,19 +43,19 @@ print('jax', jax.__version__, 'flax', flax.__version__, 'optax',
 " || exit 1
 ACC="$PY bench/accelerator.py --limits=$OUT_DIR/limits.json \
     --inception_json=$OUT_DIR/inception.json --out=$OUT_DIR/accelerator.json \
-    --md=$OUT_DIR/accelerator.md --append"
+    --md=$OUT_DIR/accelerator.md --append $TINY_ACC"
 rm -f "$OUT_DIR/accelerator.json"
 # 1. The device's limits: matmul peaks (f32, default precision, bf16), exp
 #    rate, read bandwidth (1 GiB arrays).
 timeout 50 $PY bench/limits.py --matmul_size=8192 --elements=268435456 \
-    --exp_elements=67108864 --out="$OUT_DIR/limits.json"
+    --exp_elements=67108864 --out="$OUT_DIR/limits.json" $TINY_LIMITS
 # 2. Sinkhorn per iteration (n = 4000, 8000); the loss's value and gradient,
 #    its cost products in float32 (the default), then in TF32 (last: a part
 #    stopped by the limit loses only itself).
 timeout 60 $ACC --parts=sinkhorn,loss_grad,loss_grad_tf32 --budget_s=45
 # 3. Inception forward throughput (random weights, real shapes).
 timeout 50 $PY bench/inception.py --batch_sizes=1000 --measure_n=5000 \
-    --out="$OUT_DIR/inception.json"
+    --out="$OUT_DIR/inception.json" $TINY_INCEPTION
 # 4. The largest batch with and without chunking: compiled, never run, so
 #    without autotuning (fast compiles); again without the flag if this XLA
 #    does not know it.
@@ -63,7 +71,7 @@ fi
 XLA_FLAGS="${XLA_FLAGS:-} --xla_gpu_autotune_level=0" timeout 75 \
     $PY bench/networks.py --nets=otgan_critic,otgan_generator --batch=500 \
     --repeats=2 --notorch --limits="$OUT_DIR/limits.json" \
-    --out="$OUT_DIR/networks.json" --md="$OUT_DIR/networks.md"
+    --out="$OUT_DIR/networks.json" --md="$OUT_DIR/networks.md" $TINY_NETS
 # 6. The paper's CIFAR-10 step (configs/otgan_cifar10.py), chunked, at
 #    n = 1000 first (float32, then with 1 Sinkhorn iteration: the share of
 #    the step in Sinkhorn; then bfloat16 networks), then at the paper's

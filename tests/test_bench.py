@@ -252,6 +252,14 @@ def test_accelerator_largest_batch_fits_and_checks(monkeypatch):
   out = accelerator.largest_batch(0, (1000, 2000, 4000), limit, True, 5,
                                   float("inf"), 500)
   assert out["largest"] <= 20000 and out["checked"][0][1] == 2**40
+  # Bytes that grow a little less than linearly at small sizes (the tiny
+  # chunked run's: 20.0, 25.0, 34.2 MB at n = 16, 32, 64) give a quadratic
+  # bending down below the limit: the line through the two largest sizes
+  # predicts instead.
+  points = [(16, 20048320), (32, 24996288), (64, 34232768)]
+  root = accelerator._largest_root(points, 2**30)  # pylint: disable=protected-access
+  slope = (34232768 - 24996288) / 32
+  assert root == pytest.approx(64 + (2**30 - 34232768) / slope)
 
 
 @pytest.mark.slow
@@ -358,3 +366,31 @@ def test_ot_precision_study_emulates_each_precision():
       "cost_max_err"] > 0
   text = ot_precision.table(result)
   assert "| tensorfloat32 | " in text and "| 4 | [" in text
+
+
+@pytest.mark.slow
+def test_the_accelerator_run_rehearses_on_a_cpu(tmp_path):
+  # ACCELERATOR_TINY=1 runs bench/accelerator.sh's every command and flag at
+  # tiny sizes (about 2 minutes on 2 cores): each file it promises, each
+  # row of its table, no part failed or skipped, both profile summaries.
+  out = tmp_path / "acc"
+  env = child_processes.child_env(
+      JAX_PLATFORMS="cpu", ACCELERATOR_TINY="1", PYTHON=sys.executable,
+      PROFILE_DIR=str(tmp_path / "profile"))
+  run = subprocess.run(["bash", "bench/accelerator.sh", str(out)], cwd=ROOT,
+                       env=env, capture_output=True, text=True, timeout=900)
+  assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+  for name in ("limits.json", "inception.json", "networks.json",
+               "networks.md", "accelerator.json", "accelerator.md",
+               "profile_n1000.md", "profile_n4000.md"):
+    assert (out / name).stat().st_size > 0, name
+  result = json.loads((out / "accelerator.json").read_text())
+  assert not result.get("errors") and not result["skipped"], result
+  md = (out / "accelerator.md").read_text()
+  for row in ("Sinkhorn per iteration, n=32", "cost products highest",
+              "cost products tensorfloat32", "float32, 1 iteration",
+              "chunk=8 bfloat16", "share of the step in Sinkhorn",
+              "| largest batch, chunk=0 | ", "| largest batch, chunk=8 | ",
+              "Inception images/s", "Where the profiled step's time went"):
+    assert row in md, row
+  assert all(r.get("largest") for r in result["largest_batch"].values())
