@@ -208,38 +208,41 @@ class _WarmUpTrace:
       self._running = True
     except Exception as e:  # pylint: disable=broad-except
       self.info["profile_error"] = _error(e)
+      print(f"profile failed: {self.info['profile_error']}", flush=True)
     self._timer = threading.Timer(stop_after_s, self._stop, (True,))
     self._timer.daemon = True
     if self._running:
       self._timer.start()
 
-  def _stop(self, partial: bool) -> None:
+  def _stop(self, partial: bool, seconds: float | None = None) -> None:
+    """Stops the trace once; `seconds` is the step's (else since start)."""
     with self._lock:
       if not self._running:
         return
       self._running = False
-      seconds = time.perf_counter() - self._t0
+      if seconds is None:
+        seconds = time.perf_counter() - self._t0
       try:
         jax.profiler.stop_trace()
         summary = trace_summary.summarize(self.dir)
+        summary["step_s"], summary["partial"] = seconds, partial
+        head = (f"the warm-up step ran past {seconds:.1f} s; its operations "
+                "until then" if partial else
+                f"the warm-up step ({seconds:.3f} s)")
+        text = (f"Where the time went ({head}):\n\n"
+                f"{trace_summary.table(summary)}")
+        print(text, flush=True)
+        self.info["profile"] = summary
+        with open(os.path.join(self.dir, "summary.md"), "w") as f:
+          f.write(text + "\n")
       except Exception as e:  # pylint: disable=broad-except
         self.info["profile_error"] = _error(e)
         print(f"profile failed: {self.info['profile_error']}", flush=True)
-        return
-      summary["step_s"], summary["partial"] = seconds, partial
-      self.info["profile"] = summary
-      head = (f"the warm-up step ran past {seconds:.1f} s; its operations "
-              "until then" if partial else
-              f"the warm-up step ({seconds:.3f} s)")
-      text = f"Where the time went ({head}):\n\n{trace_summary.table(summary)}"
-      print(text, flush=True)
-      with open(os.path.join(self.dir, "summary.md"), "w") as f:
-        f.write(text + "\n")
 
-  def finish(self) -> dict:
+  def finish(self, seconds: float) -> dict:
     """Stops the trace (if the timer has not) and returns the info."""
     self._timer.cancel()
-    self._stop(partial=False)
+    self._stop(partial=False, seconds=seconds)
     return self.info
 
 
@@ -259,7 +262,7 @@ def _warm_up(compiled, state, batch, rng, profile_dir, stop_after_s=50.0):
     jax.block_until_ready(state)
   finally:
     seconds = time.perf_counter() - t0
-    info = trace.finish() if trace else {}
+    info = trace.finish(seconds) if trace else {}
   print(f"  warm-up step {seconds:.1f} s"
         f"{' (profiled)' if 'profile' in info else ''}", flush=True)
   return state, seconds, info
