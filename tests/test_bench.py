@@ -382,7 +382,8 @@ def test_the_accelerator_run_rehearses_on_a_cpu(tmp_path):
   assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
   for name in ("limits.json", "inception.json", "networks.json",
                "networks.md", "accelerator.json", "accelerator.md",
-               "profile_n1000.md", "profile_n4000.md"):
+               "profile_n1000.md", "profile_n4000.md",
+               "networks_autotuned.md"):
     assert (out / name).stat().st_size > 0, name
   result = json.loads((out / "accelerator.json").read_text())
   assert not result.get("errors") and not result["skipped"], result
