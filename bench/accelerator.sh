@@ -7,7 +7,8 @@
 #
 # Writes OUT_DIR/{limits,inception,networks,accelerator}.json, networks.md,
 # accelerator.md (the tables for bench/RESULTS.md), profile_n{1000,4000}.md
-# (where the steps' time went) and, with time left, networks_autotuned.*. Each step is its own
+# (where the steps' time went) and, with time left, conv_passes.* and
+# networks_autotuned.*. Each step is its own
 # process with its own time limit, so one that fails, hangs or runs long
 # leaves the others' results, and each step's peak device memory is its own.
 # Where ott-jax or ml-collections are missing (a bare accelerator image),
@@ -103,12 +104,26 @@ step 65 --parts=step_bfloat16 --step_n=1000 --step_repeats=1 --budget_s=10
 step 65 --parts=step_float32 --step_n=4000 --step_repeats=1 --budget_s=10 \
     --profile_dir="$PROF/n4000" --profile_stop_s=35
 cp "$PROF/n4000/summary.md" "$OUT_DIR/profile_n4000.md" 2>/dev/null
-# 7. With time left (the device tool allows 600 s a call), the critic's and
-#    generator's passes of step 5 again, now WITH autotuning: beside step
-#    5's rates, whether XLA's default convolution algorithms are what slows
-#    the step.
+# 7. With time left (the device tool allows 600 s a call): each convolution
+#    of the critic and the generator at batch 500, its forward pass, input
+#    gradient and kernel gradient timed apart (bench/conv_passes.py, without
+#    autotuning), so a slow pass (the critic's strided layers differentiate
+#    through zero-dilated convolutions) is named; then step 5's passes
+#    again WITH autotuning: whether XLA's default convolution algorithms
+#    are what slows the step.
 LEFT=$((560 - SECONDS))
 if [ "$LEFT" -ge 60 ]; then
+  CP_LIMIT=$(( LEFT - 40 < 150 ? LEFT - 40 : 150 ))
+  XLA_FLAGS="${XLA_FLAGS:-} --xla_gpu_autotune_level=0" timeout "$CP_LIMIT" \
+      $PY bench/conv_passes.py --nets=otgan_critic,otgan_generator \
+      --impls=ours --batch=500 --repeats=2 --nofull --notorch \
+      --limits="$OUT_DIR/limits.json" --out="$OUT_DIR/conv_passes.json" \
+      --md="$OUT_DIR/conv_passes.md" $TINY_NETS
+else
+  echo "no time left for the convolutions' passes ($LEFT s)"
+fi
+LEFT=$((560 - SECONDS))
+if [ "$LEFT" -ge 30 ]; then
   timeout "$LEFT" $PY bench/networks.py --nets=otgan_critic,otgan_generator \
       --batch=500 --repeats=2 --notorch --limits="$OUT_DIR/limits.json" \
       --out="$OUT_DIR/networks_autotuned.json" \
@@ -117,4 +132,4 @@ else
   echo "no time left for the autotuned networks ($LEFT s)"
 fi
 cat "$OUT_DIR/networks.md" "$OUT_DIR/networks_autotuned.md" \
-    "$OUT_DIR/accelerator.md" 2>/dev/null
+    "$OUT_DIR/conv_passes.md" "$OUT_DIR/accelerator.md" 2>/dev/null

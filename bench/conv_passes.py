@@ -76,14 +76,17 @@ from otgan_jax.models import fastconv
 from otgan_jax.models import layers
 from otgan_jax.models import transposed
 
-NETS = ("otgan_generator", "assign_generator")
+NETS = ("otgan_generator", "assign_generator", "otgan_critic")
 PASSES = ("fwd", "dx", "dk")
 _DN = ("NHWC", "HWIO", "NHWC")
 _fold_wn = networks._wn  # pylint: disable=protected-access
 _lax_padding = transposed._padding  # pylint: disable=protected-access
 
 if __name__ == "__main__":
-  _NETS = flags.DEFINE_list("nets", list(NETS), f"Of {NETS}.")
+  _NETS = flags.DEFINE_list("nets", list(NETS[:2]), f"Of {NETS}.")
+  _IMPLS = flags.DEFINE_list(
+      "impls", ["ours", "xla"], "JAX implementations to time ('ours' is "
+      "always timed: the reference; off CPU it is XLA's own).")
   _BATCH = flags.DEFINE_integer("batch", 32, "Batch size.")
   _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed calls (median).")
   _SLOW_S = flags.DEFINE_float("slow_s", 8.0,
@@ -193,11 +196,13 @@ def _time(fn, repeats, slow_s):
   return float(np.median([_once(fn) for _ in range(repeats)])), repeats
 
 
-def time_jax(layer, dy, repeats, slow_s):
+def time_jax(layer, dy, repeats, slow_s, impls=("ours", "xla")):
   """{impl: {pass: (seconds, calls, xla flops, result)}}."""
   x, k = jnp.asarray(layer["x"]), jnp.asarray(layer["kernel"])
   out = {}
   for impl, f in _conv_fns(layer).items():
+    if impl != "ours" and impl not in impls:
+      continue
     out[impl] = {}
     for name, g in _pass_fns(f).items():
       compiled = g.lower(x, k, dy).compile()
@@ -280,8 +285,23 @@ def _shape_text(layer, out_shape):
           f"{out_shape[1]}x{out_shape[2]}x{c_out}, {kh}x{kw}{kind} s{sy}")
 
 
-def measure_net(net, batch, tiny, repeats, slow_s, torch, peak, full):
-  """(rows, summary) of one generator."""
+def _asymmetric(layer):
+  """Whether the layer's 'SAME' padding differs before and after (torch's
+  conv2d pads both sides alike: the critic's 5x5 stride-2 convs)."""
+  if layer["kind"] != "conv":
+    return False
+  up = 2 if layer["upsample"] else 1
+  kh, kw = layer["kernel"].shape[:2]
+  sy, sx = layer["strides"]
+  return any(lo != hi for lo, hi in (
+      fastconv.same_padding(up * layer["x"].shape[1], kh, sy),
+      fastconv.same_padding(up * layer["x"].shape[2], kw, sx)))
+
+
+def measure_net(net, batch, tiny, repeats, slow_s, torch, peak, full,
+                impls=("ours", "xla")):
+  """(rows, summary) of one network (a generator, or the critic: its
+  strided layers' gradients are zero-dilated convolutions)."""
   module, params, z, convs = conv_layers(net, batch, tiny)
   rows = []
   sums = {}
@@ -290,8 +310,11 @@ def measure_net(net, batch, tiny, repeats, slow_s, torch, peak, full):
     out_shape = jax.eval_shape(f, layer["x"], layer["kernel"]).shape
     dy = np.asarray(jax.random.normal(jax.random.key(2), out_shape))
     flops = analytic_flops(layer, out_shape)
-    timed = time_jax(layer, jnp.asarray(dy), repeats, slow_s)
-    if torch is not None:
+    timed = time_jax(layer, jnp.asarray(dy), repeats, slow_s, impls)
+    if torch is not None and _asymmetric(layer):
+      print(f"{net} {layer['name']}: no torch rows (asymmetric SAME "
+            "padding)", flush=True)
+    elif torch is not None:
       timed["torch"] = {name: (s, c, None, r) for name, (s, c, r) in
                         time_torch(layer, dy, repeats, slow_s, torch).items()}
     for name in PASSES:
@@ -315,7 +338,13 @@ def measure_net(net, batch, tiny, repeats, slow_s, torch, peak, full):
             "vs_ours": seconds / ours_s, "max_abs_diff": diff,
             "max_abs_ours": scale})
     print(f"{net} {layer['name']}: done", flush=True)
-  impls = [i for i in ("ours", "xla", "torch") if ("fwd", i) in sums]
+  # An implementation timed on only some layers (torch skips asymmetric
+  # ones) has no sum.
+  counts = {}
+  for r in rows:
+    counts[r["impl"]] = counts.get(r["impl"], 0) + 1
+  impls = [i for i in ("ours", "xla", "torch")
+           if counts.get(i) == counts["ours"]]
   summary = []
   for name in PASSES + ("fwd+dx+dk",):
     parts = PASSES if name == "fwd+dx+dk" else (name,)
@@ -330,7 +359,7 @@ def measure_net(net, batch, tiny, repeats, slow_s, torch, peak, full):
     convs_all = summary[-1]
     summary.append({"net": net, "pass": "full training pass", **entry})
     summary.append({"net": net, "pass": "non-conv remainder (full - convs)",
-                    **{i: entry[i] - convs_all[i] for i in entry}})
+                    **{i: entry[i] - convs_all[i] for i in entry if i in convs_all}})
     print(f"{net} full pass: done", flush=True)
   return rows, summary
 
@@ -415,7 +444,7 @@ def main(argv):
   result = dict(header, repeats=repeats, rows=[], summary=[])
   for net in _NETS.value:
     rows, summary = measure_net(net, batch, tiny, repeats, _SLOW_S.value,
-                                torch, peak, _FULL.value)
+                                torch, peak, _FULL.value, _IMPLS.value)
     result["rows"] += rows
     result["summary"] += summary
   result["dk_sweep"] = dk_sweep(_DK_SWEEP.value, repeats, _SLOW_S.value)

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 import child_processes  # tests/child_processes.py
@@ -332,12 +333,29 @@ def test_conv_passes_bench_times_every_layer_and_pass(tmp_path):
   assert [r["shape"] for r in sweep] == ["2x8x4x3x1", "2x8x4x4x2"]
   assert all(r["per_tap_s"] > 0 and r["xla_s"] > 0 and r["default"] == "xla"
              for r in sweep), sweep
+  # The critic (strided layers, asymmetric 'SAME' padding), ours only, as
+  # the accelerator run times it.
+  _run("bench/conv_passes.py", "--tiny", "--nofull", "--nets=otgan_critic",
+       "--impls=ours", f"--out={out}", f"--md={md}")
+  rows = json.loads(out.read_text())["rows"]
+  assert {r["impl"] for r in rows} == {"ours"}
+  strided = {r["layer"] for r in rows if " s2" in r["shape"]}
+  assert len(strided) >= 2 and all(r["seconds"] > 0 for r in rows), rows
+  assert {(l, r["pass"]) for r in rows for l in [r["layer"]]} == {
+      (l, p) for l in {r["layer"] for r in rows} for p in ("fwd", "dx", "dk")}
+  # torch pads both sides alike: its rows are skipped on those layers.
+  sys.path.insert(0, ROOT)
+  from bench import conv_passes  # pylint: disable=g-import-not-at-top
+  layer = {"kind": "conv", "upsample": False, "x": np.zeros((1, 8, 8, 4)),
+           "kernel": np.zeros((5, 5, 4, 4)), "strides": (2, 2)}
+  assert conv_passes._asymmetric(layer)  # pylint: disable=protected-access
+  layer["strides"] = (1, 1)
+  assert not conv_passes._asymmetric(layer)  # pylint: disable=protected-access
 
 
 def test_ot_precision_study_emulates_each_precision():
   # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp
-  import numpy as np
   from bench import ot_precision
   # TF32 keeps 10 mantissa bits, rounding to nearest, ties to even.
   x = jnp.asarray([1 + 2**-11, 1 + 3 * 2**-11, 1 + 2**-10, -(1 + 2**-12)],
@@ -383,7 +401,7 @@ def test_the_accelerator_run_rehearses_on_a_cpu(tmp_path):
   for name in ("limits.json", "inception.json", "networks.json",
                "networks.md", "accelerator.json", "accelerator.md",
                "profile_n1000.md", "profile_n4000.md",
-               "networks_autotuned.md"):
+               "networks_autotuned.md", "conv_passes.md"):
     assert (out / name).stat().st_size > 0, name
   result = json.loads((out / "accelerator.json").read_text())
   assert not result.get("errors") and not result["skipped"], result
