@@ -108,7 +108,9 @@ cp "$PROF/n4000/summary.md" "$OUT_DIR/profile_n4000.md" 2>/dev/null
 #    of the critic and the generator at batch 500, its forward pass, input
 #    gradient and kernel gradient timed apart (bench/conv_passes.py, without
 #    autotuning), so a slow pass (the critic's strided layers differentiate
-#    through zero-dilated convolutions) is named; then step 5's passes
+#    through zero-dilated convolutions) is named, beside the same strided
+#    layers as stride-1 convolutions on a space-to-depth input (s2d, whose
+#    gradients are undilated: a candidate fix); then step 5's passes
 #    again WITH autotuning: whether XLA's default convolution algorithms
 #    are what slows the step.
 LEFT=$((560 - SECONDS))
@@ -116,7 +118,7 @@ if [ "$LEFT" -ge 60 ]; then
   CP_LIMIT=$(( LEFT - 40 < 150 ? LEFT - 40 : 150 ))
   XLA_FLAGS="${XLA_FLAGS:-} --xla_gpu_autotune_level=0" timeout "$CP_LIMIT" \
       $PY bench/conv_passes.py --nets=otgan_critic,otgan_generator \
-      --impls=ours --batch=500 --repeats=2 --nofull --notorch \
+      --impls=ours,s2d --batch=500 --repeats=2 --nofull --notorch \
       --limits="$OUT_DIR/limits.json" --out="$OUT_DIR/conv_passes.json" \
       --md="$OUT_DIR/conv_passes.md" $TINY_NETS
 else

@@ -1,4 +1,4 @@
-r"""Benchmark: the generators' convolutions pass by pass, ours, XLA's, PyTorch.
+r"""Benchmark: the networks' convolutions pass by pass, ours, XLA's, PyTorch.
 
   python bench/conv_passes.py                      # batch 32, both generators
   python bench/conv_passes.py --nets=assign_generator --batch=50 --repeats=5
@@ -25,6 +25,10 @@ Implementations:
   `jax.vjp` jitted as its own program;
 - `xla`: `lax.conv_general_dilated` / `lax.conv_transpose` and JAX's own
   autodiff (what fastconv and the sub-pixel form replace);
+- `s2d` (`--impls=s2d`, strided convs only): `s2d_conv`, the same
+  convolution as a stride-1 one on a space-to-depth input, whose gradients
+  are undilated convolutions (a candidate for GPUs, where XLA's zero-dilated
+  gradient convolutions are reported slow; the models do not use it);
 - `torch` (if `import torch` works; one thread): `F.conv2d` /
   `F.conv_transpose2d` forward under `no_grad`, and `torch.autograd.grad`
   of a graph built once (retained) with only the input, or only the
@@ -85,8 +89,9 @@ _lax_padding = transposed._padding  # pylint: disable=protected-access
 if __name__ == "__main__":
   _NETS = flags.DEFINE_list("nets", list(NETS[:2]), f"Of {NETS}.")
   _IMPLS = flags.DEFINE_list(
-      "impls", ["ours", "xla"], "JAX implementations to time ('ours' is "
-      "always timed: the reference; off CPU it is XLA's own).")
+      "impls", ["ours", "xla"], "JAX implementations to time: ours (always "
+      "timed: the reference; off CPU it is XLA's own), xla, s2d (strided "
+      "convs as stride-1 ones on a space-to-depth input, `s2d_conv`).")
   _BATCH = flags.DEFINE_integer("batch", 32, "Batch size.")
   _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed calls (median).")
   _SLOW_S = flags.DEFINE_float("slow_s", 8.0,
@@ -155,12 +160,48 @@ def _conv_fns(layer):
                 layers.upsample_nearest_2x(x), k, s, pad,
                 dimension_numbers=_DN)}
   if layer["kind"] == "conv":
-    return {"ours": lambda x, k: fastconv.conv2d(x, k, s, pad),
-            "xla": lambda x, k: jax.lax.conv_general_dilated(
-                x, k, s, pad, dimension_numbers=_DN)}
+    fns = {"ours": lambda x, k: fastconv.conv2d(x, k, s, pad),
+           "xla": lambda x, k: jax.lax.conv_general_dilated(
+               x, k, s, pad, dimension_numbers=_DN)}
+    if tuple(s) != (1, 1):
+      fns["s2d"] = lambda x, k: s2d_conv(x, k, s, pad)
+    return fns
   return {"ours": lambda x, k: transposed.conv_transpose(x, k, s, pad),
           "xla": lambda x, k: jax.lax.conv_transpose(
               x, k, s, pad, dimension_numbers=_DN)}
+
+
+def s2d_conv(x, kernel, strides, padding="SAME"):
+  """A strided 'SAME' convolution as a stride-1 one on a space-to-depth
+  input: equal to `lax.conv_general_dilated(x, kernel, strides, 'SAME')`,
+  but its gradients are stride-1, undilated convolutions (XLA
+  differentiates a strided convolution through zero-dilated ones). The
+  kernel is zero-padded to a multiple of the stride (a 5x5 stride-2 kernel
+  becomes 3x3 taps over 2x2 phases: 1.44x the multiply-adds). A candidate
+  for accelerators, timed beside the model's (`--impls=s2d`); the models do
+  not use it.
+  """
+  if padding != "SAME":
+    raise ValueError(f"s2d_conv takes 'SAME' padding, got {padding!r}.")
+  b, h, w, c = x.shape
+  kh, kw, c_in, c_out = kernel.shape
+  sy, sx = strides
+  ty, tx = -(-kh // sy), -(-kw // sx)  # taps per phase
+  pads = []
+  for size, k, s_, t in ((h, kh, sy, ty), (w, kw, sx, tx)):
+    lo, _ = fastconv.same_padding(size, k, s_)
+    out = -(-size // s_)
+    pads.append((lo, s_ * (out + t - 1) - size - lo))
+  xp = jnp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
+  hp, wp = xp.shape[1] // sy, xp.shape[2] // sx
+  xs = xp.reshape(b, hp, sy, wp, sx, c).transpose(0, 1, 3, 2, 4, 5)
+  xs = xs.reshape(b, hp, wp, sy * sx * c)
+  kp = jnp.pad(kernel, ((0, ty * sy - kh), (0, tx * sx - kw), (0, 0),
+                        (0, 0)))
+  ks = kp.reshape(ty, sy, tx, sx, c_in, c_out).transpose(0, 2, 1, 3, 4, 5)
+  ks = ks.reshape(ty, tx, sy * sx * c_in, c_out)
+  return jax.lax.conv_general_dilated(xs, ks, (1, 1), "VALID",
+                                      dimension_numbers=_DN)
 
 
 def _pass_fns(f):
@@ -343,7 +384,7 @@ def measure_net(net, batch, tiny, repeats, slow_s, torch, peak, full,
   counts = {}
   for r in rows:
     counts[r["impl"]] = counts.get(r["impl"], 0) + 1
-  impls = [i for i in ("ours", "xla", "torch")
+  impls = [i for i in ("ours", "xla", "s2d", "torch")
            if counts.get(i) == counts["ours"]]
   summary = []
   for name in PASSES + ("fwd+dx+dk",):

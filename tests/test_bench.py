@@ -335,14 +335,21 @@ def test_conv_passes_bench_times_every_layer_and_pass(tmp_path):
              for r in sweep), sweep
   # The critic (strided layers, asymmetric 'SAME' padding), ours only, as
   # the accelerator run times it.
+  # With the space-to-depth form of its strided layers: the same values
+  # and gradients (the table's max abs diff against ours).
   _run("bench/conv_passes.py", "--tiny", "--nofull", "--nets=otgan_critic",
-       "--impls=ours", f"--out={out}", f"--md={md}")
+       "--impls=ours,s2d", f"--out={out}", f"--md={md}")
   rows = json.loads(out.read_text())["rows"]
-  assert {r["impl"] for r in rows} == {"ours"}
+  assert {r["impl"] for r in rows} == {"ours", "s2d"}
   strided = {r["layer"] for r in rows if " s2" in r["shape"]}
   assert len(strided) >= 2 and all(r["seconds"] > 0 for r in rows), rows
-  assert {(l, r["pass"]) for r in rows for l in [r["layer"]]} == {
-      (l, p) for l in {r["layer"] for r in rows} for p in ("fwd", "dx", "dk")}
+  assert {(r["layer"], r["pass"]) for r in rows if r["impl"] == "s2d"} == {
+      (l, p) for l in strided for p in ("fwd", "dx", "dk")}
+  assert {(r["layer"], r["pass"]) for r in rows if r["impl"] == "ours"} == {
+      (r["layer"], p) for r in rows for p in ("fwd", "dx", "dk")}
+  for r in rows:
+    if r["impl"] == "s2d":
+      assert r["max_abs_diff"] <= 1e-5 * max(r["max_abs_ours"], 1.0), r
   # torch pads both sides alike: its rows are skipped on those layers.
   sys.path.insert(0, ROOT)
   from bench import conv_passes  # pylint: disable=g-import-not-at-top
