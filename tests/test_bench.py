@@ -420,3 +420,17 @@ def test_the_accelerator_run_rehearses_on_a_cpu(tmp_path):
               "Inception images/s", "Where the profiled step's time went"):
     assert row in md, row
   assert all(r.get("largest") for r in result["largest_batch"].values())
+
+
+@pytest.mark.slow
+def test_ot_precision_study_runs_on_the_papers_networks(tmp_path):
+  # The whole script: the paper's critic and generator at initialisation
+  # (uniform noise images without --data_dir), a tiny n.
+  out, md = tmp_path / "p.json", tmp_path / "p.md"
+  stdout = _run("bench/ot_precision.py", "--n=8", "--iterations=5",
+                "--sparse_ks=4", f"--out={out}", f"--md={md}")
+  result = json.loads(out.read_text())
+  assert [r["mode"] for r in result["loss"]] == [
+      "float32", "tensorfloat32", "bfloat16_3x", "bfloat16"]
+  assert "uniform noise images" in result["features"]
+  assert "| bfloat16 | " in stdout and md.read_text().strip() in stdout
