@@ -33,12 +33,18 @@ after that many seconds):
    sizes, a quadratic fit in n, and the predicted largest n compiled to
    check it fits the device's `bytes_limit` (or --limit_gib), refitted
    and stepped down while it does not.
+6. `lowered` (not run by default; no device needed): the step lowered for
+   --lowering_platform (cuda): its convolutions by dilation (a strided
+   layer's gradients are dilated), its dots by precision, loops,
+   conditionals and custom calls.
 --parts picks parts; --append keeps what --out holds from other runs.
 Prints a markdown table and writes it (--md) and JSON (--out).
 """
 
+import collections
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -74,7 +80,11 @@ def _define_flags():
   flags.DEFINE_string("inception_json", "",
                       "bench/inception.py's JSON, added to the table.")
   flags.DEFINE_list("parts", list(PARTS),
-                    "Parts to run (they run in the order of this default).")
+                    "Parts to run (they run in the order of this default); "
+                    "'lowered' (no device needed) lowers the step for "
+                    "--lowering_platform and counts what it is made of.")
+  flags.DEFINE_string("lowering_platform", "cuda",
+                      "Platform the 'lowered' part lowers the step for.")
   flags.DEFINE_float("limit_gib", 0.0, "Memory the largest batch must fit "
                      "(0: the device's bytes_limit; set it on CPU).")
   flags.DEFINE_integer("step_n", 4000, "Batch (X, X', Y, Y' each) of the "
@@ -334,6 +344,27 @@ def largest_batch(chunk, sizes, limit, tiny, iters, deadline, multiple):
   return out
 
 
+def lowered_ops(c, platform):
+  """What the step is made of, lowered for `platform` (no device needed):
+  counts of its StableHLO operations, its dots by precision, and its
+  convolutions by window (dilations: a gradient of a strided layer)."""
+  step, args, _ = _step_parts(c)
+  text = step.trace(*args).lower(lowering_platforms=(platform,)).as_text()
+  ops = collections.Counter(re.findall(r"stablehlo\.(\w+)", text))
+  dots = collections.Counter(re.findall(
+      r"stablehlo\.dot_general[^\n]*precision = \[(\w+),", text))
+  windows = collections.Counter(
+      "lhs_dilate " + (m.group(1) or "1") + ", rhs_dilate "
+      + (m.group(2) or "1") for m in re.finditer(
+          r"stablehlo\.convolution[^\n]*?(?:lhs_dilate = \[(\d+)[^\n]*?)?"
+          r"(?:rhs_dilate = \[(\d+)[^\n]*)?$", text, re.M))
+  return {"platform": platform, "n": c.batch_size,
+          "convolution": ops["convolution"], "dot_general": ops["dot_general"],
+          "while": ops["while"], "case": ops["case"],
+          "custom_call": ops["custom_call"], "dots_by_precision": dict(dots),
+          "convolutions_by_dilation": dict(windows)}
+
+
 def _largest_root(points, limit):
   """The smallest positive n where a polynomial fit (quadratic from three
   points) of bytes(n) reaches `limit`, or None. A quadratic that bends
@@ -389,6 +420,15 @@ def table(result):
     lines.append(f"| largest batch, {key} | {r.get('largest', '-')} | fits "
                  f"{gb(r.get('limit_bytes'))} by XLA's analysis (compiled, "
                  f"not run); fit predicted {r.get('predicted', '-')}; {pts} |")
+  low = result.get("lowered")
+  if low:
+    by = lambda d: ", ".join(f"{k}: {v}" for k, v in sorted(d.items()))
+    lines.append(
+        f"| CIFAR-10 step lowered for {low['platform']}, n={low['n']} | "
+        f"{low['convolution']} convolutions | {low['dot_general']} dots "
+        f"({by(low['dots_by_precision'])}); convolutions by dilation: "
+        f"{by(low['convolutions_by_dilation'])}; {low['while']} while loops, "
+        f"{low['case']} conditionals, {low['custom_call']} custom calls |")
   inc = result.get("inception")
   if inc:
     lines.append(f"| Inception images/s | {inc} | bench/inception.py |")
@@ -408,8 +448,10 @@ def table(result):
   return "\n".join(lines)
 
 
-PARTS = ("sinkhorn", "loss_grad", "loss_grad_tf32", "step_float32", "step_bfloat16",
-         "sinkhorn_share", "memory")
+PARTS = ("sinkhorn", "loss_grad", "loss_grad_tf32", "step_float32",
+         "step_bfloat16", "sinkhorn_share", "memory")
+# `lowered` needs no device: not in the default --parts.
+ALL_PARTS = PARTS + ("lowered",)
 
 
 def main(argv):
@@ -417,9 +459,9 @@ def main(argv):
   start = time.time()
   tiny = FLAGS.tiny
   parts = set(FLAGS.parts)
-  if parts - set(PARTS):
-    raise app.UsageError(f"--parts: unknown {sorted(parts - set(PARTS))}; "
-                         f"choose from {PARTS}.")
+  if parts - set(ALL_PARTS):
+    raise app.UsageError(f"--parts: unknown {sorted(parts - set(ALL_PARTS))}"
+                         f"; choose from {ALL_PARTS}.")
   saved = limits_lib.load_limits(FLAGS.limits)
   read_bw = (saved or {}).get("limits", {}).get(
       "bandwidth_bytes_per_s_xla_read")
@@ -489,6 +531,11 @@ def main(argv):
       result["sinkhorn_share_iterations"] = iters
   if "sinkhorn_share" in parts:
     part("sinkhorn_share", share)
+
+  if "lowered" in parts:
+    part("lowered", lambda: result.__setitem__("lowered", lowered_ops(
+        _config(step_n, chunk, "float32", iters, tiny),
+        FLAGS.lowering_platform)))
 
   if "memory" in parts:
     limit = (int(FLAGS.limit_gib * 2**30) if FLAGS.limit_gib

@@ -114,6 +114,18 @@ def test_accelerator_bench_parts_on_tiny_sizes():
                                     "predicted": 32, "limit_bytes": 2**30}},
       "errors": {"memory_chunk8": "ValueError: no"}})
   assert "Sinkhorn per iteration, n=16" in text
+  # The step lowered for a GPU, here on a CPU (the tiny config): what it is
+  # made of, in the table.
+  low = accelerator.lowered_ops(
+      accelerator._config(16, 8, "float32", 5, True), "cuda")  # pylint: disable=protected-access
+  assert low["convolution"] > 0 and low["custom_call"] == 0, low
+  assert sum(low["convolutions_by_dilation"].values()) == low["convolution"]
+  assert low["convolutions_by_dilation"].get("lhs_dilate 2, rhs_dilate 1")
+  assert low["dots_by_precision"]["HIGHEST"] > 0
+  lowered = accelerator.table({
+      "machine": {"device_kind": "cpu", "backend": "cpu", "jax": "x"},
+      "date": "today", "lowered": low})
+  assert "| CIFAR-10 step lowered for cuda, n=16 |" in lowered
   assert "10 iterations; cost products highest |" in text
   assert "10 iterations; cost products tensorfloat32 |" in text
   assert "| CIFAR-10 step, n=16 chunk=0 float32 | 1.000 s | peak 2.0 GiB" in text
