@@ -46,7 +46,6 @@ import json
 import os
 import re
 import sys
-import threading
 import time
 
 from absl import app
@@ -191,81 +190,23 @@ def _compiled_bytes(c):
   return _analysis_bytes(step.lower(*args).compile())
 
 
-def _error(e: Exception) -> str:
-  """An exception as one short line for the JSON and the table."""
-  return f"{type(e).__name__}: {e}"[:500]
-
-
-class _WarmUpTrace:
-  """JAX's profiler around the warm-up step, stopped by a timer if the step
-  runs past `stop_after_s`: the operations that ran until then are printed
-  and written to `<profile_dir>/summary.md` at once, so a step that never
-  finishes inside its part's time limit (the H200 run of 2026-12-04: none
-  in 110 s) still says where its time went. Stopping JAX's profiler from
-  another thread while a program runs keeps the events recorded so far (on
-  XLA:CPU a 3 s loop stopped after 2 s gave its first 282 of 400
-  iterations). A failing profiler loses no step: its error goes to
-  `info["profile_error"]`.
-  """
-
-  def __init__(self, profile_dir: str, stop_after_s: float):
-    self.dir, self.info = profile_dir, {}
-    self._lock = threading.Lock()
-    self._running = False
-    self._t0 = time.perf_counter()
-    try:
-      jax.profiler.start_trace(profile_dir, create_perfetto_trace=True)
-      self._running = True
-    except Exception as e:  # pylint: disable=broad-except
-      self.info["profile_error"] = _error(e)
-      print(f"profile failed: {self.info['profile_error']}", flush=True)
-    self._timer = threading.Timer(stop_after_s, self._stop, (True,))
-    self._timer.daemon = True
-    if self._running:
-      self._timer.start()
-
-  def _stop(self, partial: bool, seconds: float | None = None) -> None:
-    """Stops the trace once; `seconds` is the step's (else since start)."""
-    with self._lock:
-      if not self._running:
-        return
-      self._running = False
-      if seconds is None:
-        seconds = time.perf_counter() - self._t0
-      try:
-        jax.profiler.stop_trace()
-        summary = trace_summary.summarize(self.dir)
-        summary["step_s"], summary["partial"] = seconds, partial
-        head = (f"the warm-up step ran past {seconds:.1f} s; its operations "
-                "until then" if partial else
-                f"the warm-up step ({seconds:.3f} s)")
-        text = (f"Where the time went ({head}):\n\n"
-                f"{trace_summary.table(summary)}")
-        print(text, flush=True)
-        self.info["profile"] = summary
-        with open(os.path.join(self.dir, "summary.md"), "w") as f:
-          f.write(text + "\n")
-      except Exception as e:  # pylint: disable=broad-except
-        self.info["profile_error"] = _error(e)
-        print(f"profile failed: {self.info['profile_error']}", flush=True)
-
-  def finish(self, seconds: float) -> dict:
-    """Stops the trace (if the timer has not) and returns the info."""
-    self._timer.cancel()
-    self._stop(partial=False, seconds=seconds)
-    return self.info
+_error = trace_summary.error_line
 
 
 def _warm_up(compiled, state, batch, rng, profile_dir, stop_after_s=50.0):
   """The step's first call; with `profile_dir`, under JAX's profiler
-  (`_WarmUpTrace`, stopped after `stop_after_s` if still running).
+  (`trace_summary.StoppableTrace`, stopped after `stop_after_s` if the step
+  still runs: a step that never finishes inside its part's time limit, as
+  on the H200 of 2026-12-04, still says where its time went).
 
   The warm-up is not timed into the median, so profiling it costs no extra
   step, and its top operations are printed before the timed steps start.
   Returns `(state, seconds, info)`; `info` holds "profile" (the top
   operations) or "profile_error".
   """
-  trace = _WarmUpTrace(profile_dir, stop_after_s) if profile_dir else None
+  trace = (trace_summary.StoppableTrace(profile_dir, stop_after_s,
+                                        "the warm-up step")
+           if profile_dir else None)
   t0 = time.perf_counter()
   try:
     state, _ = compiled(state, batch, rng, None)

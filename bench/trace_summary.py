@@ -12,7 +12,9 @@ out. Spans nest on a CPU (a `while` loop's span holds its body's), so
 there the shares can sum to more than the whole.
 
 bench/accelerator.py profiles one CIFAR-10 step with it (`--profile_dir`),
-so that a step far slower than the device's rate says which operations. A
+so that a step far slower than the device's rate says which operations;
+`StoppableTrace` stops the trace after a time limit and summarises what
+ran until then, for a step that may never end in time. A
 training run with `--config.profile.start_step=K` writes `<workdir>/tb`
 (one process) or `<workdir>/tb/process_<i>` (several).
 """
@@ -22,6 +24,8 @@ import glob
 import gzip
 import json
 import os
+import threading
+import time
 
 from absl import app
 from absl import flags
@@ -85,6 +89,74 @@ def table(summary: dict) -> str:
     lines.append(f"| {r['process']} | `{r['name'][:80]}` | {r['ms']:.2f} | "
                  f"{r['calls']} |")
   return "\n".join(lines)
+
+
+def error_line(e: Exception) -> str:
+  """An exception as one short line for a JSON and a table."""
+  return f"{type(e).__name__}: {e}"[:500]
+
+
+class StoppableTrace:
+  """JAX's profiler around one call, stopped by a timer if the call runs
+  past `stop_after_s`: the operations that ran until then are printed and
+  written to `<profile_dir>/summary.md` at once, so a call that never ends
+  in time still says where its time went. Stopping JAX's profiler from
+  another thread while a program runs keeps the events recorded so far (on
+  XLA:CPU a 3 s loop stopped after 2 s gave its first 282 of 400
+  iterations). A failing profiler never raises: its error goes to
+  `info["profile_error"]`. Start it just before the call, then
+  `finish(seconds)` after it.
+  """
+
+  def __init__(self, profile_dir: str, stop_after_s: float,
+               what: str = "the call"):
+    import jax  # pylint: disable=g-import-not-at-top
+    self._profiler = jax.profiler
+    self.dir, self.what, self.info = profile_dir, what, {}
+    self._lock = threading.Lock()
+    self._running = False
+    self._t0 = time.perf_counter()
+    try:
+      self._profiler.start_trace(profile_dir, create_perfetto_trace=True)
+      self._running = True
+    except Exception as e:  # pylint: disable=broad-except
+      self.info["profile_error"] = error_line(e)
+      print(f"profile failed: {self.info['profile_error']}", flush=True)
+    self._timer = threading.Timer(stop_after_s, self._stop, (True,))
+    self._timer.daemon = True
+    if self._running:
+      self._timer.start()
+
+  def _stop(self, partial: bool, seconds: float | None = None) -> None:
+    """Stops the trace once; `seconds` is the call's (else since start)."""
+    with self._lock:
+      if not self._running:
+        return
+      self._running = False
+      if seconds is None:
+        seconds = time.perf_counter() - self._t0
+      try:
+        self._profiler.stop_trace()
+        summary = summarize(self.dir)
+        summary["step_s"], summary["partial"] = seconds, partial
+        head = (f"{self.what} ran past {seconds:.1f} s; its operations "
+                "until then" if partial else
+                f"{self.what} ({seconds:.3f} s)")
+        text = (f"Where the time went ({head}):\n\n"
+                f"{table(summary)}")
+        print(text, flush=True)
+        self.info["profile"] = summary
+        with open(os.path.join(self.dir, "summary.md"), "w") as f:
+          f.write(text + "\n")
+      except Exception as e:  # pylint: disable=broad-except
+        self.info["profile_error"] = error_line(e)
+        print(f"profile failed: {self.info['profile_error']}", flush=True)
+
+  def finish(self, seconds: float) -> dict:
+    """Stops the trace (if the timer has not) and returns the info."""
+    self._timer.cancel()
+    self._stop(partial=False, seconds=seconds)
+    return self.info
 
 
 def main(argv):
