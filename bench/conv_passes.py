@@ -258,6 +258,23 @@ def time_jax(layer, dy, repeats, slow_s, impls=("ours", "xla")):
   return out
 
 
+def _same_pads(layer):
+  """A conv layer's 'SAME' padding (low, high) per spatial axis, on the
+  upsampled map for one with `upsample`."""
+  up = 2 if layer["upsample"] else 1
+  kh, kw = layer["kernel"].shape[:2]
+  sy, sx = layer["strides"]
+  return (fastconv.same_padding(up * layer["x"].shape[1], kh, sy),
+          fastconv.same_padding(up * layer["x"].shape[2], kw, sx))
+
+
+def _asymmetric(layer):
+  """Whether the layer's 'SAME' padding differs before and after (torch's
+  conv2d pads both sides alike: the critic's 5x5 stride-2 convs)."""
+  return layer["kind"] == "conv" and any(
+      lo != hi for lo, hi in _same_pads(layer))
+
+
 def time_torch(layer, dy, repeats, slow_s, torch):
   """{pass: (seconds, calls, result in our layout)}, one thread."""
   F = torch.nn.functional
@@ -268,10 +285,8 @@ def time_torch(layer, dy, repeats, slow_s, torch):
   xt, dyt = t(x.transpose(0, 3, 1, 2)), t(dy.transpose(0, 3, 1, 2))
   ho, wo = dy.shape[1:3]
   if layer["kind"] == "conv":
-    up = 2 if layer["upsample"] else 1
-    pads = (fastconv.same_padding(up * x.shape[1], kh, sy),
-            fastconv.same_padding(up * x.shape[2], kw, sx))
-    if any(lo != hi for lo, hi in pads):
+    pads = _same_pads(layer)
+    if _asymmetric(layer):
       raise ValueError(f"{layer['name']}: asymmetric SAME padding {pads}.")
     wt = t(k.transpose(3, 2, 0, 1))
     upsample = ((lambda x: F.interpolate(x, scale_factor=2, mode="nearest"))
@@ -324,19 +339,6 @@ def _shape_text(layer, out_shape):
   up = " x2 up" if layer["upsample"] else ""
   return (f"{layer['x'].shape[1]}x{layer['x'].shape[2]}x{c_in}{up} -> "
           f"{out_shape[1]}x{out_shape[2]}x{c_out}, {kh}x{kw}{kind} s{sy}")
-
-
-def _asymmetric(layer):
-  """Whether the layer's 'SAME' padding differs before and after (torch's
-  conv2d pads both sides alike: the critic's 5x5 stride-2 convs)."""
-  if layer["kind"] != "conv":
-    return False
-  up = 2 if layer["upsample"] else 1
-  kh, kw = layer["kernel"].shape[:2]
-  sy, sx = layer["strides"]
-  return any(lo != hi for lo, hi in (
-      fastconv.same_padding(up * layer["x"].shape[1], kh, sy),
-      fastconv.same_padding(up * layer["x"].shape[2], kw, sx)))
 
 
 def measure_net(net, batch, tiny, repeats, slow_s, torch, peak, full,
