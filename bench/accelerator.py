@@ -7,8 +7,10 @@ Parts, each written to --out as soon as it is measured (a run stopped by its
 time limit keeps what it had; --budget_s skips the parts that would start
 after that many seconds):
 1. `sinkhorn`: time per Sinkhorn iteration of OT-GAN's loss (six n x n
-   problems, cosine cost, epsilon 0.002) at n = 4000 and 8000: (time of K
-   iterations - time of K0) / (K - K0), value only. Its floor: each iteration
+   problems, cosine cost, epsilon 0.002) at n = 1000, 4000 and 8000: (time
+   of K iterations - time of K0) / (K - K0), value only (at n = 1000 an
+   iteration reads 48 MB: a fixed cost per iteration, such as the host's
+   wait for the loop's predicate, shows there). Its floor: each iteration
    reads every kernel entry twice (two scaling halves; a log-domain loop
    reads the costs as often), 2 * 6 * n^2 * 4 bytes at the read bandwidth of
    bench/limits.py's JSON (--limits).
@@ -440,7 +442,7 @@ def main(argv):
     save()
 
   n = 32 if tiny else 4000
-  ns = (16, 32) if tiny else (4000, 8000)
+  ns = (16, 32) if tiny else (1000, 4000, 8000)
   chunk = 8 if tiny else 500
   iters = 20 if tiny else 500
   repeats = 1 if tiny else FLAGS.step_repeats

@@ -132,3 +132,32 @@ def test_gradient_flows_through_the_costs_only():
       feats[0], feats[1], y, feats[3], num_iterations=20, solver="ott")[0])(
           feats[2])
   np.testing.assert_allclose(g_ours, g_ott, rtol=1e-3, atol=1e-6)
+
+
+def _loops(jaxpr):
+  """The `while`/`cond` nesting of a jaxpr, e.g. [('while', [...]), ...]."""
+  found = []
+  for eqn in jaxpr.eqns:
+    inner = []
+    for param in eqn.params.values():
+      for sub in param if isinstance(param, (list, tuple)) else [param]:
+        if hasattr(sub, "jaxpr"):
+          inner += _loops(sub.jaxpr)
+    if eqn.primitive.name in ("while", "cond"):
+      found.append((eqn.primitive.name, inner))
+    else:
+      found += inner
+  return found
+
+
+def test_the_scaling_loop_has_no_conditional_inside():
+  # On a GPU, XLA waits for the host to read every `while` predicate and
+  # every `cond` branch index: the scaling loop (what runs in almost every
+  # iteration) is one `while` per whole iteration with no `cond` inside;
+  # the conditionals run once per absorption.
+  jaxpr = jax.make_jaxpr(lambda c: sinkhorn.solve(c, 0.002, 10))(
+      jnp.zeros((6, 16, 16)))
+  ((outer, absorb),) = _loops(jaxpr.jaxpr)
+  assert outer == "while"
+  assert [name for name, _ in absorb] == ["cond", "cond", "while"]
+  assert absorb[2][1] == []
