@@ -1,8 +1,6 @@
 """The assignment method's losses: exact assignment, the assigner's
 objective, and Theorem 3.3 (equal shares make the assignment optimal)."""
 
-import re
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,6 +10,8 @@ from otgan_jax.evaluation import transport  # Sets POT's backend flags first.
 from otgan_jax.losses import assignment
 
 import ot  # pylint: disable=g-bad-import-order
+
+import lowered  # tests/lowered.py
 
 del transport
 
@@ -94,8 +94,6 @@ def test_elementwise_costs():
 def test_assignment_products_are_float32_on_every_backend():
   # A TPU's default dot rounds to bfloat16, which would move the argmin.
   x, y, psi = _problem()
-  text = jax.jit(lambda a, b, p: assignment.assign(a, b, p, chunk_size=5)
-                 ).lower(x, y, psi).as_text()
-  precisions = set(re.findall(r"stablehlo\.dot_general[^\n]*precision = "
-                              r"\[(\w+),", text))
+  precisions = {p for _, p in lowered.dot_precisions(
+      lambda a, b, p: assignment.assign(a, b, p, chunk_size=5), x, y, psi)}
   assert precisions == {"HIGHEST"}

@@ -1,7 +1,5 @@
 """The mini-batch energy distance against an independent float64 reference."""
 
-import re
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,6 +7,8 @@ import pytest
 from scipy.special import logsumexp
 
 from otgan_jax import losses
+
+import lowered  # tests/lowered.py
 
 
 def np_cost(a, b, cost):
@@ -217,15 +217,6 @@ def test_conditional_loss_is_algorithm_2():
   assert abs(float(same)) < 0.3 * float(loss)
 
 
-def _dot_precisions(fn, *args):
-  """`(operand shapes, precision)` of every dot in `fn`'s lowered program."""
-  text = jax.jit(fn).lower(*args).as_text()
-  found = re.findall(r"stablehlo\.dot_general[^\n]*precision = \[(\w+), "
-                     r"\w+\] : \(([^)]*)\)", text)
-  assert found, "no dot_general in the lowered program"
-  return [(shapes, p) for p, shapes in found]
-
-
 @pytest.mark.parametrize("conditional", [False, True])
 def test_products_are_float32_on_every_backend(conditional):
   # XLA:CPU computes every f32 dot in f32, but a GPU's default precision
@@ -240,7 +231,7 @@ def test_products_are_float32_on_every_backend(conditional):
                                    ("tensorfloat32", "HIGH"),
                                    ("default", "DEFAULT")):
     kwargs = {} if precision == "highest" else {"precision": precision}
-    dots = _dot_precisions(jax.value_and_grad(
+    dots = lowered.dot_precisions(jax.value_and_grad(
         lambda *f, kw=kwargs: fn(*f, num_iterations=3, **kw)[0],
         argnums=(0, 1, 2, 3)), x, xp, y, yp)
     features_dots = [p for shapes, p in dots if "8x5x" in shapes]
@@ -259,10 +250,12 @@ def test_sinkhorn_plan_and_transport_cost_take_the_precision():
   plan = jnp.ones((8, 8)) / 64
   for precision in ("highest", "default"):
     cost_products = precision.upper()
-    dots = _dot_precisions(lambda a, b, p=precision: losses.sinkhorn_plan(
-        a, b, num_iterations=3, precision=p)[0], x, y)
+    dots = lowered.dot_precisions(
+        lambda a, b, p=precision: losses.sinkhorn_plan(
+            a, b, num_iterations=3, precision=p)[0], x, y)
     assert {p for shapes, p in dots if "8x5x" in shapes} == {cost_products}
     assert {p for shapes, p in dots if "8x5x" not in shapes} == {"HIGHEST"}
-    dots = _dot_precisions(lambda a, b, p=precision: losses.transport_cost(
-        a, b, plan, precision=p), x, y)
+    dots = lowered.dot_precisions(
+        lambda a, b, p=precision: losses.transport_cost(
+            a, b, plan, precision=p), x, y)
     assert {p for _, p in dots} == {cost_products}
