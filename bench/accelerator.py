@@ -38,7 +38,8 @@ after that many seconds):
 6. `lowered` (not run by default; no device needed): the step lowered for
    --lowering_platform (cuda): its convolutions by dilation (a strided
    layer's gradients are dilated), its dots by precision, loops,
-   conditionals and custom calls.
+   conditionals (those that choose at run time apart from the platform
+   choices XLA folds away) and custom calls.
 --parts picks parts; --append keeps what --out holds from other runs.
 Prints a markdown table and writes it (--md) and JSON (--out).
 """
@@ -292,7 +293,8 @@ def lowered_ops(c, platform):
   counts of its StableHLO operations, its dots by precision, and its
   convolutions by window (dilations: a gradient of a strided layer)."""
   step, args, _ = _step_parts(c)
-  text = step.trace(*args).lower(lowering_platforms=(platform,)).as_text()
+  traced = step.trace(*args)
+  text = traced.lower(lowering_platforms=(platform,)).as_text()
   ops = collections.Counter(re.findall(r"stablehlo\.(\w+)", text))
   dots = collections.Counter(re.findall(
       r"stablehlo\.dot_general[^\n]*precision = \[(\w+),", text))
@@ -304,8 +306,32 @@ def lowered_ops(c, platform):
   return {"platform": platform, "n": c.batch_size,
           "convolution": ops["convolution"], "dot_general": ops["dot_general"],
           "while": ops["while"], "case": ops["case"],
+          **_conditionals(traced.jaxpr.jaxpr),
           "custom_call": ops["custom_call"], "dots_by_precision": dict(dots),
           "convolutions_by_dilation": dict(windows)}
+
+
+def _conditionals(jaxpr):
+  """`cond`s in a jaxpr and those inside it, split into the ones that choose
+  at run time (on a GPU the host reads each one's branch index) and the
+  platform choices (`jax.lax.platform_dependent`: in the lowered program a
+  `case` on a constant, which XLA folds away when it compiles)."""
+  counts = {"conditionals_at_run_time": 0, "platform_choices": 0}
+  platform_index = set()
+  for eqn in jaxpr.eqns:
+    if eqn.primitive.name == "platform_index":
+      platform_index.update(eqn.outvars)
+    elif eqn.primitive.name == "cond":
+      key = ("platform_choices" if eqn.invars[0] in platform_index
+             else "conditionals_at_run_time")
+      counts[key] += 1
+    for param in eqn.params.values():
+      for sub in param if isinstance(param, (list, tuple)) else [param]:
+        inner = getattr(sub, "jaxpr", None)
+        if inner is not None:
+          for k, v in _conditionals(getattr(inner, "jaxpr", inner)).items():
+            counts[k] += v
+  return counts
 
 
 def _largest_root(points, limit):
@@ -371,7 +397,9 @@ def table(result):
         f"{low['convolution']} convolutions | {low['dot_general']} dots "
         f"({by(low['dots_by_precision'])}); convolutions by dilation: "
         f"{by(low['convolutions_by_dilation'])}; {low['while']} while loops, "
-        f"{low['case']} conditionals, {low['custom_call']} custom calls |")
+        f"{low['case']} conditionals ({low['conditionals_at_run_time']} at "
+        f"run time, {low['platform_choices']} platform choices, each two "
+        f"cases on a constant), {low['custom_call']} custom calls |")
   inc = result.get("inception")
   if inc:
     lines.append(f"| Inception images/s | {inc} | bench/inception.py |")

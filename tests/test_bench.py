@@ -122,10 +122,16 @@ def test_accelerator_bench_parts_on_tiny_sizes():
   assert sum(low["convolutions_by_dilation"].values()) == low["convolution"]
   assert low["convolutions_by_dilation"].get("lhs_dilate 2, rhs_dilate 1")
   assert low["dots_by_precision"]["HIGHEST"] > 0
+  # Two Sinkhorn solves in the program (the critic's; the generator's, in
+  # the scan over its updates), each with two conditionals run once per
+  # absorption; every other `case` is a platform choice XLA folds.
+  assert low["conditionals_at_run_time"] == 4, low
+  assert low["case"] == 4 + 2 * low["platform_choices"], low
   lowered = accelerator.table({
       "machine": {"device_kind": "cpu", "backend": "cpu", "jax": "x"},
       "date": "today", "lowered": low})
   assert "| CIFAR-10 step lowered for cuda, n=16 |" in lowered
+  assert "(4 at run time, " in lowered
   assert "10 iterations; cost products highest |" in text
   assert "10 iterations; cost products tensorfloat32 |" in text
   assert "| CIFAR-10 step, n=16 chunk=0 float32 | 1.000 s | peak 2.0 GiB" in text
