@@ -63,6 +63,7 @@ import numpy as np
 from bench import limits as limits_lib  # pylint: disable=g-import-not-at-top
 from bench import trace_summary
 from configs import otgan_cifar10
+from otgan_jax import device_memory
 from otgan_jax import experiment
 from otgan_jax import losses
 from otgan_jax.data import base as data_base
@@ -173,14 +174,6 @@ def _step_parts(c):
   return step, (abstract, batch_abs, jax.random.key(3), None), concrete
 
 
-def _analysis_bytes(compiled):
-  m = compiled.memory_analysis()
-  if m is None:
-    return None
-  return int(m.argument_size_in_bytes + m.output_size_in_bytes
-             + m.temp_size_in_bytes - m.alias_size_in_bytes)
-
-
 def _flops(compiled):
   cost = compiled.cost_analysis()
   if isinstance(cost, (list, tuple)):
@@ -190,7 +183,7 @@ def _flops(compiled):
 
 def _compiled_bytes(c):
   step, args, _ = _step_parts(c)
-  return _analysis_bytes(step.lower(*args).compile())
+  return device_memory.compiled_bytes(step.lower(*args).compile())
 
 
 _error = trace_summary.error_line
@@ -250,7 +243,7 @@ def time_step(c, repeats, profile_dir="", profile_stop_s=50.0):
   seconds = float(np.median(times))
   flops = _flops(compiled)
   return {"seconds": seconds, "compile_s": compile_s, "warm_up_s": warm_up_s,
-          "compiled_bytes": _analysis_bytes(compiled),
+          "compiled_bytes": device_memory.compiled_bytes(compiled),
           "flops": flops, "flop_per_s": flops / seconds if flops else None,
           "peak_bytes": stats.get("peak_bytes_in_use"), **info}
 

@@ -32,6 +32,8 @@ from ott.geometry import costs
 from ott.geometry import pointcloud
 from ott.solvers import linear
 
+from otgan_jax import device_memory  # pylint: disable=g-import-not-at-top
+
 _NS = flags.DEFINE_list("ns", ["256", "1024", "4096"], "Batch sizes n.")
 _DS = flags.DEFINE_list("ds", ["64", "32768"], "Feature dimensions d.")
 _STEPS = flags.DEFINE_list("steps", ["64", "256"],
@@ -46,19 +48,12 @@ _SKIP_NAIVE = flags.DEFINE_bool("skip_naive", False,
 _OUT = flags.DEFINE_string("out", "bench/ot_loss.json", "JSON output.")
 
 
-def compiled_bytes(compiled):
-  """Arguments + outputs + temporaries - aliased, or None if not reported."""
-  mem = compiled.memory_analysis()
-  if mem is None:
-    return None
-  return (mem.argument_size_in_bytes + mem.output_size_in_bytes
-          + mem.temp_size_in_bytes - mem.alias_size_in_bytes)
 
 
 def timed(fn, *args, repeats):
   """(median seconds, compiled memory bytes) of a jitted fn, after warm-up."""
   compiled = jax.jit(fn).lower(*args).compile()
-  mem_bytes = compiled_bytes(compiled)
+  mem_bytes = device_memory.compiled_bytes(compiled)
   jax.block_until_ready(compiled(*args))
   times = []
   for _ in range(repeats):
@@ -149,7 +144,7 @@ def step_rows(repeats):
     compile_s = time.perf_counter() - t0
     print(f"CIFAR step n={n}: compiled in {compile_s:.0f} s; timing "
           f"{1 + repeats} call(s) ...", flush=True)
-    mem = compiled_bytes(compiled)
+    mem = device_memory.compiled_bytes(compiled)
     cost = compiled.cost_analysis() or {}
     if isinstance(cost, list):  # older jax: one dict per computation
       cost = cost[0] if cost else {}

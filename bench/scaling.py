@@ -38,6 +38,7 @@ import jax  # pylint: disable=g-import-not-at-top
 import numpy as np
 
 from otgan_jax import sharding as sharding_lib  # pylint: disable=g-import-not-at-top
+from otgan_jax import device_memory
 from otgan_jax import experiment
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -58,12 +59,10 @@ _OUT = flags.DEFINE_string("out", "bench/scaling.json", "JSON output.")
 
 
 def _memory(compiled) -> dict[str, float]:
-  m = compiled.memory_analysis()
-  if m is None:
+  need = device_memory.need(compiled)
+  if need is None:
     return {"total_mib": float("nan"), "temp_mib": float("nan")}
-  total = (m.argument_size_in_bytes + m.output_size_in_bytes
-           + m.temp_size_in_bytes - m.alias_size_in_bytes)
-  return {"total_mib": total / 2**20, "temp_mib": m.temp_size_in_bytes / 2**20}
+  return {"total_mib": need.total / 2**20, "temp_mib": need.temporaries / 2**20}
 
 
 def _step_time(exp, compiled, repeats) -> float:

@@ -18,6 +18,7 @@ import ml_collections
 import numpy as np
 
 from otgan_jax import data as data_lib
+from otgan_jax import device_memory
 from otgan_jax import methods
 from otgan_jax import sharding as sharding_lib
 from otgan_jax import train_state as train_state_lib
@@ -164,6 +165,23 @@ class Experiment:
         in_shardings=(state_sharding, batch_sharding, rep, rep),
         out_shardings=(state_sharding, rep),
         donate_argnums=0)
+
+  def compile_train_step(self, state, batch, rng, constants):
+    """The train step compiled for these arguments, once it is known to fit.
+
+    Raises:
+      device_memory.DeviceMemoryError: XLA's memory analysis of the
+        compiled step says it needs more than the devices have; the
+        message says what to change (`Method.memory_advice`).
+    """
+    compiled = self.jit_train_step().lower(state, batch, rng,
+                                           constants).compile()
+    device_memory.check_fits(
+        compiled, list(self.mesh.devices.flat),
+        what=(f"The train step (config.batch_size={self.config.batch_size}"
+              f" over {self.mesh.devices.size} device(s))"),
+        advice=self.method.memory_advice())
+    return compiled
 
   # -- Sampling --------------------------------------------------------------
 

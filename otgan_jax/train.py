@@ -303,7 +303,7 @@ def _train(config, workdir, exp, profiler, is_main, interrupted):
 def _loop(config, workdir, exp, profiler, is_main, interrupted, ckpt, writer,
           batches, state, constants, latest):
   """The steps; returns the final state (also when stopped by a signal)."""
-  train_step = exp.jit_train_step()
+  train_step = None  # Compiled for the first batch, once it fits (below).
   generate = exp.jit_generate(config.num_samples)
   sample_rng = jax.random.fold_in(jax.random.key(config.seed), 1)
   base_rng = jax.random.fold_in(jax.random.key(config.seed), 2)
@@ -331,6 +331,8 @@ def _loop(config, workdir, exp, profiler, is_main, interrupted, ckpt, writer,
 
   for step_index, batch in batches:
     interrupted.raise_if_stopped_early()
+    if train_step is None:
+      train_step = exp.compile_train_step(state, batch, base_rng, constants)
     profiler.before(step_index)
     state, metrics = train_step(state, batch, base_rng, constants)
     interrupted.raise_if_stopped_early()  # Recorded during the first step.

@@ -1,6 +1,7 @@
 """Training: the step learns, resume is bit-exact, bad input fails clearly."""
 
 import glob
+import logging
 import os
 import sys
 
@@ -12,6 +13,7 @@ import pytest
 from configs import test as test_config
 from otgan_jax import checkpointing
 from otgan_jax import data as data_lib
+from otgan_jax import device_memory
 from otgan_jax import experiment
 from otgan_jax import train
 from otgan_jax.methods import otgan as otgan_method
@@ -95,6 +97,30 @@ def test_impossible_batch_size_is_a_clear_error(tmp_path):
   with pytest.raises(ValueError, match=r"multiple of 8.*--config.batch_size=8"):
     train.train_and_evaluate(_config(batch_size=12), str(tmp_path))
   assert not os.path.exists(tmp_path / "checkpoints")
+
+
+def test_a_step_too_large_for_memory_stops_before_it_runs(tmp_path,
+                                                         monkeypatch, caplog):
+  # XLA's memory analysis of the compiled step against the host (here made
+  # 1 MiB): a clear error before the step runs, instead of XLA's
+  # "Out of memory allocating ..." mid-run; the checkpoints already
+  # written are kept. And the loop compiles its step once.
+  workdir = str(tmp_path)
+  with caplog.at_level(logging.WARNING, logger="jax"), jax.log_compiles(True):
+    train.train_and_evaluate(_config(total_steps=3), workdir)
+  compiles = [r.getMessage() for r in caplog.records if r.getMessage()
+              .startswith("Finished XLA compilation of jit(train_step)")]
+  assert len(compiles) == 1, compiles
+  monkeypatch.setattr(device_memory, "_host_meminfo",
+                      lambda: {"MemTotal": 2**20, "MemAvailable": 2**20})
+  with pytest.raises(device_memory.DeviceMemoryError,
+                     match=r"config.batch_size=16 over 8 device\(s\).*"
+                           r"1.0 MiB of memory and swap.*Lower "
+                           r"--config.batch_size.*--config.otgan.chunk_size"):
+    train.train_and_evaluate(_config(total_steps=6), workdir)
+  ckpt = checkpointing.Checkpointer(workdir, every_steps=3, max_to_keep=5)
+  assert ckpt.latest_step() == 3
+  ckpt.close()
 
 
 def test_missing_data_folder_names_the_files(tmp_path):

@@ -256,3 +256,8 @@ class Assignment(base.Method):
     return ("Consider a lower --config.optim.generator.learning_rate or "
             "--config.optim.critic.learning_rate (the assigner's), or "
             "checking the data range.")
+
+  def memory_advice(self):
+    return (super().memory_advice() + " Or lower --config.assignment."
+            "chunk_size (reals per block of the exact assignment) or "
+            "--config.assignment.latent_batch (generated points per call).")

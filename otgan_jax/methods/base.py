@@ -17,7 +17,9 @@ A method is a `Method` subclass registered under its `config.method` name
 5. `init_state(rng, real, labels)`: the initial `TrainState` (pure).
 6. `train_step(state, batch, rng, constants)`: one step (pure; `Experiment`
    jits it once with the state's shardings and donates the state).
-7. `nonfinite_advice()`: what to change when a metric became NaN or infinite.
+7. `nonfinite_advice()`: what to change when a metric became NaN or infinite;
+   `memory_advice()`: what to change when the compiled step needs more
+   memory than the devices have (`otgan_jax.device_memory`).
 
 Constants are held one way for every method: replicated on the mesh, passed
 to the jitted step as an argument of their own that is never donated (the
@@ -164,6 +166,11 @@ class Method:
     return ("Consider lower learning rates (--config.optim.generator."
             "learning_rate, --config.optim.critic.learning_rate) or checking "
             "the data range.")
+
+  def memory_advice(self) -> str:
+    """Settings to try when the compiled step does not fit the devices."""
+    return ("Lower --config.batch_size, or spread the batch over more "
+            "devices (the data axis of config.mesh).")
 
   # -- Helpers for subclasses ------------------------------------------------
 

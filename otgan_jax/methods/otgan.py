@@ -362,3 +362,8 @@ class OTGAN(base.Method):
     return ("Consider a lower learning rate (--config.optim.critic."
             "learning_rate, --config.optim.generator.learning_rate), a larger "
             "--config.ot.epsilon, or checking the data range.")
+
+  def memory_advice(self):
+    return (super().memory_advice() + " Or set --config.otgan.chunk_size "
+            "(e.g. 500): the networks then run on that many examples at a "
+            "time; the n x n transport problems stay whole.")
