@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 
+from absl import logging
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -78,6 +79,14 @@ class Experiment:
     self.generator = self.method.generator
     self.batch_spec = self.method.batch_spec
     self._generators = {}
+    size = info.num_examples
+    if (self.source is not None and self.batch_spec is not None and size
+        and config.batch_size > size):
+      logging.warning(
+          "config.batch_size=%d is larger than the %d examples of %s: each "
+          "real batch holds some examples more than once (the data stream "
+          "runs through more than one epoch per batch).",
+          config.batch_size, size, info.name)
 
   # -- State -----------------------------------------------------------------
 

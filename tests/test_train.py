@@ -123,6 +123,17 @@ def test_a_step_too_large_for_memory_stops_before_it_runs(tmp_path,
   ckpt.close()
 
 
+def test_a_batch_larger_than_the_data_is_a_warning(caplog):
+  c = _config(batch_size=8)
+  size = experiment.Experiment(c).info.num_examples
+  with caplog.at_level(logging.WARNING):
+    experiment.Experiment(_config(batch_size=8))
+    assert not [r for r in caplog.records if "larger than" in r.getMessage()]
+    experiment.Experiment(_config(batch_size=8 * (size // 8 + 1)))
+  assert [r for r in caplog.records
+          if f"larger than the {size} examples" in r.getMessage()]
+
+
 def test_missing_data_folder_names_the_files(tmp_path):
   c = _config()
   c.data.name, c.data.source = "mnist", "files"
