@@ -14,9 +14,22 @@
 # Where ott-jax or ml-collections are missing (a bare accelerator image),
 # carry their wheels in .whl/ (see bench/accelerator_wheels.sh): they are
 # installed first.
+#
+# The device tool brings back at most 8 files from $OUT and this run writes
+# up to 12, so on a lent GPU pack them into one:
+#   ACCELERATOR_PACK=$OUT/accelerator.tgz bash bench/accelerator.sh /tmp/acc
+# packs OUT_DIR into that archive after every step (a run stopped from
+# outside keeps what the finished steps wrote) and when it ends.
 set -u
 OUT_DIR="${1:-bench/out/accelerator}"
 mkdir -p "$OUT_DIR"
+pack() {
+  if [ -n "${ACCELERATOR_PACK:-}" ]; then
+    tar czf "$ACCELERATOR_PACK.part" -C "$OUT_DIR" . \
+        && mv -f "$ACCELERATOR_PACK.part" "$ACCELERATOR_PACK"
+  fi
+}
+trap pack EXIT
 export PYTHONUNBUFFERED=1
 # The steps' memory (and the largest batch) against 95% of the device, not
 # JAX's default 75% pre-allocation.
@@ -51,13 +64,17 @@ rm -f "$OUT_DIR/accelerator.json"
 #    rate, read bandwidth (1 GiB arrays).
 timeout 50 $PY bench/limits.py --matmul_size=8192 --elements=268435456 \
     --exp_elements=67108864 --out="$OUT_DIR/limits.json" $TINY_LIMITS
-# 2. Sinkhorn per iteration (n = 4000, 8000); the loss's value and gradient,
+pack
+# 2. Sinkhorn per iteration (n = 1000, 4000, 8000); the loss's value and
+#    gradient,
 #    its cost products in float32 (the default), then in TF32 (last: a part
 #    stopped by the limit loses only itself).
 timeout 60 $ACC --parts=sinkhorn,loss_grad,loss_grad_tf32 --budget_s=45
+pack
 # 3. Inception forward throughput (random weights, real shapes).
 timeout 50 $PY bench/inception.py --batch_sizes=1000 --measure_n=5000 \
     --out="$OUT_DIR/inception.json" $TINY_INCEPTION
+pack
 # 4. The largest batch with and without chunking: compiled, never run, so
 #    without autotuning (fast compiles); again without the flag if this XLA
 #    does not know it.
@@ -67,6 +84,7 @@ XLA_FLAGS="${XLA_FLAGS:-} --xla_gpu_autotune_level=0" \
 if [ $? -ne 0 ] && [ $((SECONDS - t0)) -lt 30 ]; then
   timeout 80 $ACC --parts=memory --budget_s=65
 fi
+pack
 # 5. The critic's and generator's forward and training passes at batch 500
 #    (one chunk of the step), float32, without autotuning: the networks'
 #    rate on the device, beside the step's.
@@ -74,6 +92,7 @@ XLA_FLAGS="${XLA_FLAGS:-} --xla_gpu_autotune_level=0" timeout 75 \
     $PY bench/networks.py --nets=otgan_critic,otgan_generator --batch=500 \
     --repeats=2 --notorch --limits="$OUT_DIR/limits.json" \
     --out="$OUT_DIR/networks.json" --md="$OUT_DIR/networks.md" $TINY_NETS
+pack
 # 6. The paper's CIFAR-10 step (configs/otgan_cifar10.py), chunked, at
 #    n = 1000 first (float32, then with 1 Sinkhorn iteration: the share of
 #    the step in Sinkhorn; then bfloat16 networks), then at the paper's
@@ -94,16 +113,17 @@ XLA_FLAGS="${XLA_FLAGS:-} --xla_gpu_autotune_level=0" timeout 75 \
 step() {  # step SECONDS ARGS...: one step process, without autotuning.
   XLA_FLAGS="${XLA_FLAGS:-} --xla_gpu_autotune_level=0" \
       timeout "$1" $ACC "${@:2}"
+  pack
 }
 PROF="${PROFILE_DIR:-/tmp/otgan_accelerator_profile}"
 rm -rf "$PROF"
 step 120 --parts=step_float32,sinkhorn_share --step_n=1000 --step_repeats=1 \
     --budget_s=60 --profile_dir="$PROF/n1000" --profile_stop_s=60
-cp "$PROF/n1000/summary.md" "$OUT_DIR/profile_n1000.md" 2>/dev/null
+cp "$PROF/n1000/summary.md" "$OUT_DIR/profile_n1000.md" 2>/dev/null && pack
 step 65 --parts=step_bfloat16 --step_n=1000 --step_repeats=1 --budget_s=10
 step 65 --parts=step_float32 --step_n=4000 --step_repeats=1 --budget_s=10 \
     --profile_dir="$PROF/n4000" --profile_stop_s=35
-cp "$PROF/n4000/summary.md" "$OUT_DIR/profile_n4000.md" 2>/dev/null
+cp "$PROF/n4000/summary.md" "$OUT_DIR/profile_n4000.md" 2>/dev/null && pack
 # 7. With time left (the device tool allows 600 s a call): each convolution
 #    of the critic and the generator at batch 500, its forward pass, input
 #    gradient and kernel gradient timed apart (bench/conv_passes.py, without
@@ -121,6 +141,7 @@ if [ "$LEFT" -ge 60 ]; then
       --impls=ours,s2d --batch=500 --repeats=2 --nofull --notorch \
       --limits="$OUT_DIR/limits.json" --out="$OUT_DIR/conv_passes.json" \
       --md="$OUT_DIR/conv_passes.md" $TINY_NETS
+  pack
 else
   echo "no time left for the convolutions' passes ($LEFT s)"
 fi

@@ -11,6 +11,7 @@ import math
 import os
 import subprocess
 import sys
+import tarfile
 import time
 
 import numpy as np
@@ -416,13 +417,18 @@ def test_the_accelerator_run_rehearses_on_a_cpu(tmp_path):
   # ACCELERATOR_TINY=1 runs bench/accelerator.sh's every command and flag at
   # tiny sizes (about 2 minutes on 2 cores): each file it promises, each
   # row of its table, no part failed or skipped, both profile summaries.
-  out = tmp_path / "acc"
+  # Packed into one archive as well (the device tool returns 8 files).
+  out, pack = tmp_path / "acc", tmp_path / "accelerator.tgz"
   env = child_processes.child_env(
       JAX_PLATFORMS="cpu", ACCELERATOR_TINY="1", PYTHON=sys.executable,
-      PROFILE_DIR=str(tmp_path / "profile"))
+      PROFILE_DIR=str(tmp_path / "profile"), ACCELERATOR_PACK=str(pack))
   run = subprocess.run(["bash", "bench/accelerator.sh", str(out)], cwd=ROOT,
                        env=env, capture_output=True, text=True, timeout=900)
   assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+  with tarfile.open(pack) as archive:
+    packed = {os.path.basename(m.name): m.size for m in archive.getmembers()
+              if m.isfile()}
+  assert packed == {p.name: p.stat().st_size for p in out.iterdir()}, packed
   for name in ("limits.json", "inception.json", "networks.json",
                "networks.md", "accelerator.json", "accelerator.md",
                "profile_n1000.md", "profile_n4000.md",
