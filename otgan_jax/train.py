@@ -228,6 +228,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   if config.total_steps <= 0:
     raise ValueError(f"config.total_steps must be positive, got "
                      f"{config.total_steps}.")
+  # A misspelt metric is an error even when none runs during training.
+  if evaluators.parse_metrics(config.evals.metrics) and (
+      config.evals.every_steps <= 0):
+    logging.info(
+        "config.evals.metrics=%r is not computed during training "
+        "(config.evals.every_steps=%d); set --config.evals.every_steps=N, or "
+        "run `python -m launch.evaluate --workdir=%s` on a checkpoint.",
+        config.evals.metrics, config.evals.every_steps, workdir)
   with _SignalFlag() as interrupted:
     exp = experiment_lib.Experiment(config)
     profiler = _Profiler(config, workdir)  # Checks its settings up front.

@@ -134,6 +134,14 @@ def test_a_batch_larger_than_the_data_is_a_warning(caplog):
           if f"larger than the {size} examples" in r.getMessage()]
 
 
+def test_a_misspelt_metric_stops_the_run_before_anything_is_written(tmp_path):
+  c = _config(total_steps=2)
+  c.evals.metrics, c.evals.every_steps = "w1,fidd", 0
+  with pytest.raises(ValueError, match=r"Unknown metric\(s\) \['fidd'\]"):
+    train.train_and_evaluate(c, str(tmp_path / "run"))
+  assert not os.path.exists(tmp_path / "run")
+
+
 def test_missing_data_folder_names_the_files(tmp_path):
   c = _config()
   c.data.name, c.data.source = "mnist", "files"
