@@ -130,6 +130,11 @@ class Evaluator:
           "pt_inception-2015-12-05-6726825d.pth carries. Pass "
           "--config.evals.inception_weights=/path/to/that file, or leave "
           "the Inception Score out (e.g. --config.evals.metrics=fid).")
+    for key in ("num_samples", "num_reference", "batch_size"):
+      if int(evals_config[key]) < 1:
+        raise ValueError(f"config.evals.{key} must be positive, got "
+                         f"{evals_config[key]} (launch.evaluate: "
+                         f"--{key}).")
     if evals_config.is_variant not in IS_PROTOCOLS:
       raise ValueError(f"config.evals.is_variant must be one of "
                        f"{tuple(IS_PROTOCOLS)}.")

@@ -2,6 +2,8 @@
 
 import os
 
+import pytest
+
 from configs import test as test_config
 from otgan_jax.data import base as data_base
 from otgan_jax.evaluation import evaluators
@@ -39,3 +41,17 @@ def test_inception_weights_are_read_once_per_file_until_it_changes(
   assert load() == ({"params": 2}, "hash2")
   assert reads == [b"first", b"second"]
   evaluators._read_weights_once.cache_clear()  # pylint: disable=protected-access
+
+
+@pytest.mark.parametrize("key", ["num_samples", "num_reference", "batch_size"])
+def test_a_count_below_one_is_a_clear_error_at_the_start(key):
+  # Found when the evaluator is built (the start of a run), not at the
+  # first evaluation (before: numpy's "need at least one array to
+  # concatenate" from launch.evaluate --num_samples=-5).
+  config = test_config.get_config().evals
+  config.metrics = "w1"
+  evaluators.Evaluator(config, info=_INFO)
+  config[key] = -5
+  with pytest.raises(ValueError, match=f"config.evals.{key} must be "
+                                       f"positive, got -5.*--{key}"):
+    evaluators.Evaluator(config, info=_INFO)
