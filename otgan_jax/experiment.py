@@ -69,6 +69,7 @@ class Experiment:
     self.mesh = sharding_lib.make_mesh(config.mesh.shape,
                                        config.mesh.axis_names, devices)
     _check_batch_size(config, sharding_lib.data_parallel_size(self.mesh))
+    _check_loop_settings(config)
     classes = config.model.num_classes
     if classes > 0 and info.num_classes not in (None, classes):
       raise ValueError(
@@ -231,6 +232,31 @@ def generate(params, rng: jax.Array, *, generator: nn.Module, num: int,
   else:
     out = generator.apply(params, z)
   return data_lib.denormalize(out, info)
+
+
+# Settings the generic loop divides by or counts with: at least 1.
+_POSITIVE_KEYS = ("log_every_steps", "sample_every_steps", "num_samples",
+                  "ckpt.every_steps", "ckpt.max_to_keep", "model.z_dim")
+
+
+def _check_loop_settings(config) -> None:
+  """What every method's loop reads: a clear error now, not a crash (a
+  division by zero, a checkpoint of empty arrays) after the first steps."""
+  for key in _POSITIVE_KEYS:
+    node = config
+    for part in key.split("."):
+      node = node[part]
+    if int(node) < 1:
+      raise ValueError(f"config.{key} must be at least 1, got {node}.")
+  for name, optim in config.optim.items():
+    rate = optim.get("learning_rate") if hasattr(optim, "get") else None
+    if rate is not None and not 0 <= float(rate) < float("inf"):
+      raise ValueError(f"config.optim.{name}.learning_rate must be finite "
+                       f"and at least 0, got {rate}.")
+  decay = float(config.optim.ema_decay)
+  if not 0 <= decay <= 1:
+    raise ValueError(f"config.optim.ema_decay must be in [0, 1], got "
+                     f"{decay}.")
 
 
 def _check_batch_size(config, num_data_shards: int) -> None:

@@ -142,6 +142,26 @@ def test_a_misspelt_metric_stops_the_run_before_anything_is_written(tmp_path):
   assert not os.path.exists(tmp_path / "run")
 
 
+@pytest.mark.parametrize("key,value,message", [
+    ("ckpt.every_steps", 0, "config.ckpt.every_steps must be at least 1"),
+    ("log_every_steps", 0, "config.log_every_steps must be at least 1"),
+    ("model.z_dim", 0, "config.model.z_dim must be at least 1"),
+    ("optim.generator.learning_rate", -1.0,
+     "config.optim.generator.learning_rate must be finite and at least 0"),
+    ("optim.ema_decay", 2.0, r"config.optim.ema_decay must be in \[0, 1\]"),
+    ("ot.epsilon", 0.0, "config.ot.epsilon must be positive"),
+    ("ot.num_iterations", 0, "config.ot.num_iterations must be at least 1"),
+])
+def test_impossible_settings_stop_the_run_before_anything_is_written(
+    tmp_path, key, value, message):
+  # Before: a ZeroDivisionError traceback after the first step, a
+  # checkpoint of empty arrays, or NaN with the advice to lower the
+  # learning rate.
+  with pytest.raises(ValueError, match=message):
+    train.train_and_evaluate(_config(**{key: value}), str(tmp_path / "run"))
+  assert not os.path.exists(tmp_path / "run")
+
+
 def test_missing_data_folder_names_the_files(tmp_path):
   c = _config()
   c.data.name, c.data.source = "mnist", "files"

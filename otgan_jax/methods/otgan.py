@@ -239,6 +239,12 @@ class OTGAN(base.Method):
     if solver == "ours" and c.ot.threshold is not None:
       raise ValueError("config.ot.solver=ours runs a fixed iteration count: "
                        "unset config.ot.threshold or use solver=auto/ott.")
+    if not 0 < float(c.ot.epsilon) < float("inf"):
+      raise ValueError(f"config.ot.epsilon must be positive and finite, got "
+                       f"{c.ot.epsilon} (the paper's: 0.002, absolute).")
+    if c.ot.num_iterations < 1:
+      raise ValueError(f"config.ot.num_iterations must be at least 1, got "
+                       f"{c.ot.num_iterations}.")
     precision = c.ot.get("precision", "highest")
     if precision not in losses.PRECISIONS:
       raise ValueError(f"config.ot.precision must be one of "
