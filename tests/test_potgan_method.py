@@ -125,3 +125,15 @@ def test_pot_term_gradient_equals_the_direct_gradient(tmp_path, assignment):
   np.testing.assert_allclose(value, want_value, rtol=1e-5)
   np.testing.assert_allclose(d_fake, want_grad, rtol=1e-4, atol=1e-8)
   assert float(np.abs(want_grad).max()) > 0
+
+
+@pytest.mark.parametrize("key,value", [
+    ("latent_dim", 0), ("forest_trees", 0), ("vae_batch_size", 0),
+    ("vae_steps", -1), ("weight", -1.0)])
+def test_impossible_potgan_settings_are_clear_errors(key, value):
+  # Before: a traceback from inside the networks (latent_dim, vae_batch_size
+  # 0) or NaN at the first log (forest_trees 0).
+  c = _config()
+  c.potgan[key] = value
+  with pytest.raises(ValueError, match=f"config.potgan.{key} must be"):
+    experiment.Experiment(c)

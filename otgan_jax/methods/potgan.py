@@ -60,6 +60,19 @@ class POTGAN(adversarial.WGANGP):
     if c.assignment not in potgan_losses.ASSIGNMENTS:
       raise ValueError(f"config.potgan.assignment must be one of "
                        f"{potgan_losses.ASSIGNMENTS}, got {c.assignment!r}.")
+    # Sizes below 1 crash in the networks or make the forest's output 0/0;
+    # step counts of 0 are ablations (an untrained encoder or forest).
+    for key, low in (("latent_dim", 1), ("forest_trees", 1),
+                     ("forest_depth", 1), ("vae_batch_size", 1),
+                     ("vae_examples", 1), ("vae_steps", 0),
+                     ("forest_steps", 0)):
+      if int(c[key]) < low:
+        raise ValueError(f"config.potgan.{key} must be at least {low}, got "
+                         f"{c[key]}.")
+    for key in ("weight", "vae_learning_rate", "forest_learning_rate"):
+      if not 0 <= float(c[key]) < float("inf"):
+        raise ValueError(f"config.potgan.{key} must be finite and at least "
+                         f"0, got {c[key]}.")
 
   def build_networks(self):
     c = self.config.potgan
