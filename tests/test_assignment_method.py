@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from configs import assignment_gaussians
+from configs import test as test_config
 from otgan_jax import experiment
 from otgan_jax.evaluation import transport
 
@@ -39,3 +40,20 @@ def test_assignment_method_learns_the_ring_and_balances_the_shares(tmp_path):
   first = history[0]["assign/unassigned_fraction"]
   last = np.mean([h["assign/unassigned_fraction"] for h in history[-10:]])
   assert last < 0.5 * first, (first, last)
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("num_reals", 0, "num_reals must be positive"),
+    ("generator_steps", -1, "generator_steps at least 0"),
+    ("assigner_cost_scale", 0.0, "assigner_cost_scale must be positive"),
+    ("assigner_steps", 0, "assigner_steps and chunk_size must be positive"),
+    ("count_samples", 0, "generated points per assigner update must be at "
+                         "least config.batch_size"),
+])
+def test_impossible_assignment_settings_are_clear_errors(key, value, message):
+  # Before: num_reals=0 ended in "The batch size num must be > 0", and a
+  # negative generator_steps was accepted.
+  c = test_config.get_config("assignment")
+  c.assignment[key] = value
+  with pytest.raises(ValueError, match=f"config.assignment.*{message}"):
+    experiment.Experiment(c)

@@ -93,6 +93,13 @@ class Assignment(base.Method):
     if a.assigner_steps < 1 or a.chunk_size < 1 or a.latent_batch < 0:
       raise ValueError("config.assignment.assigner_steps and chunk_size must "
                        "be positive, latent_batch >= 0.")
+    if a.num_reals < 1 or a.generator_steps < 0:
+      raise ValueError(f"config.assignment.num_reals must be positive (got "
+                       f"{a.num_reals}) and generator_steps at least 0 (got "
+                       f"{a.generator_steps}; 0 is one pass).")
+    if not 0 < float(a.assigner_cost_scale) < float("inf"):
+      raise ValueError(f"config.assignment.assigner_cost_scale must be "
+                       f"positive and finite, got {a.assigner_cost_scale}.")
     if a.count_schedule not in SCHEDULES:
       raise ValueError(f"config.assignment.count_schedule must be one of "
                        f"{SCHEDULES}, got {a.count_schedule!r}.")
