@@ -98,6 +98,15 @@ def test_the_method_decides_the_critic_head():
     assert scores.shape == want, name
 
 
+@pytest.mark.parametrize("key,value", [("n_critic", 0), ("gp_weight", -1.0),
+                                       ("clip_value", -0.01)])
+def test_impossible_baseline_settings_are_clear_errors(key, value):
+  c = _config("wgangp")
+  c.baseline[key] = value
+  with pytest.raises(ValueError, match=f"config.baseline.{key} must be"):
+    experiment.Experiment(c)
+
+
 def test_unknown_method_is_a_clear_error():
   c = _config("wgangp")
   c.method = "wgann"

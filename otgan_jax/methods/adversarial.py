@@ -52,9 +52,16 @@ class Adversarial(base.Method):
 
   def check_config(self):
     super().check_config()
-    if self.config.baseline.n_critic < 1:
+    b = self.config.baseline
+    if b.n_critic < 1:
       raise ValueError("config.baseline.n_critic must be at least 1, got "
-                       f"{self.config.baseline.n_critic}.")
+                       f"{b.n_critic}.")
+    # A negative penalty rewards steep critics; a negative clip bound
+    # makes clipping's interval empty.
+    for key in ("gp_weight", "clip_value"):
+      if not 0 <= float(b[key]) < float("inf"):
+        raise ValueError(f"config.baseline.{key} must be finite and at "
+                         f"least 0, got {b[key]}.")
 
   @property
   def batch_spec(self):
