@@ -52,6 +52,9 @@ def main(argv):
     raise app.UsageError("--workdir is required.")
   if _SEEDS.value < 1:
     raise app.UsageError(f"--seeds must be at least 1, got {_SEEDS.value}.")
+  if _JOBS.value < 0:
+    raise app.UsageError(f"--jobs must be at least 0 (0: one per CPU core), "
+                         f"got {_JOBS.value}.")
   shared.quiet_libraries()
   # pylint: disable=g-import-not-at-top
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(

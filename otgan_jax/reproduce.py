@@ -29,6 +29,7 @@ scale"; with one seed there is no spread and every verdict is inconclusive.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import queue
@@ -188,13 +189,22 @@ def run_one(suite: Suite, workdir: str, label: str, seed: int, *,
   """
   if train_fn is None:
     from otgan_jax import train  # pylint: disable=g-import-not-at-top
-    train_fn = train.train_and_evaluate
+    # A signal stops the suite at the run it is in: that run is saved,
+    # not scored (its results.json would mark it finished).
+    train_fn = functools.partial(train.train_and_evaluate,
+                                 raise_on_signal=True)
   r = suite.run(label)
   folder = run_dir(workdir, label, seed)
   t0 = time.time()
   config = r.make_config(seed)
   config.seed = seed
-  train_fn(config, folder)
+  state = train_fn(config, folder)
+  reached = getattr(state, "step", None)
+  if reached is not None and int(reached) < config.total_steps:
+    raise RuntimeError(
+        f"run {label} seed {seed} ended at step {int(reached)} of "
+        f"{config.total_steps}: not scored; rerun the same command to resume "
+        "it.")
   results = evaluate_run(r, config, folder)
   results["seconds"] = time.time() - t0
   write_json(results_file(workdir, label, seed), results)

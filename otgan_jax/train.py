@@ -44,6 +44,20 @@ class StoppedBeforeFirstStep(KeyboardInterrupt):
     self.signum = signum
 
 
+class StoppedBySignal(KeyboardInterrupt):
+  """A signal (or a preemption) stopped the run after `step`, saved there.
+
+  Raised by `train_and_evaluate(..., raise_on_signal=True)` instead of
+  returning the unfinished state, for callers that must not mistake it for
+  a finished run (the reproduction suite scores what returns).
+  """
+
+  def __init__(self, signum: int, step: int, directory: str):
+    super().__init__(f"stopped at step {step} by a signal; checkpoint saved "
+                     f"in {directory}; rerun the same command to resume")
+    self.signum, self.step = signum, step
+
+
 # Errors caused by the user's input (config, data, checkpoint), not by bugs: the
 # launchers print their message, which says what to do, without a traceback.
 USER_ERRORS = (ValueError, data_lib.DataError, checkpointing.CheckpointError,
@@ -213,16 +227,25 @@ def _batches(exp: experiment_lib.Experiment, start: int, stop: int,
       draws=spec.draws, stop_when=stop_when)
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict,
-                       workdir: str) -> train_state_lib.TrainState:
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
+                       raise_on_signal: bool = False
+                       ) -> train_state_lib.TrainState:
   """Trains to `config.total_steps`, resuming from `workdir` if possible.
+
+  Args:
+    config: the experiment config.
+    workdir: the run's folder.
+    raise_on_signal: after a signal (or a preemption) stopped the run and
+      its step was saved, raise `StoppedBySignal` instead of returning the
+      unfinished state.
 
   Returns:
     The final train state.
 
   Raises:
     StoppedBeforeFirstStep: SIGTERM or SIGINT before the first step (one
-      process); later ones save the step reached and return.
+      process); later ones save the step reached and return (or raise
+      `StoppedBySignal`, with `raise_on_signal`).
     One of `USER_ERRORS` for bad input, with what to do.
   """
   if config.total_steps <= 0:
@@ -247,10 +270,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       lock.acquire()
     logging.info("Config:\n%s", config)
     try:
-      return _train(config, workdir, exp, profiler, is_main, interrupted)
+      state = _train(config, workdir, exp, profiler, is_main, interrupted)
     finally:
       if lock is not None:
         lock.release()
+  step = int(state.step)
+  if raise_on_signal and step < config.total_steps:
+    raise StoppedBySignal(interrupted.signum or signal.SIGTERM, step,
+                          os.path.join(workdir, "checkpoints"))
+  return state
 
 
 def _train(config, workdir, exp, profiler, is_main, interrupted):

@@ -3,11 +3,14 @@
 import csv
 import functools
 import os
+import signal
+import types
 
 import pytest
 
 from configs import common
 from configs import reproduce as suites
+from otgan_jax import checkpointing
 from otgan_jax import methods
 from otgan_jax import reproduce
 from otgan_jax import reproduce_report
@@ -84,6 +87,28 @@ def test_the_suite_trains_scores_reports_and_resumes(tmp_path):
                       printer=lines.append)
   assert trained == [reproduce.run_dir(workdir, "gan", 0)]
   assert "1 already finished, 1 to go" in lines[-2]
+
+
+def test_a_run_stopped_by_a_signal_is_saved_not_scored(tmp_path,
+                                                         monkeypatch):
+  # Before: train_and_evaluate saved the step a signal (or a preemption)
+  # stopped at and returned, and run_one scored that unfinished run and
+  # wrote its results.json, so the suite kept it as finished. Now the suite
+  # stops there, and the same command resumes the run from its checkpoint.
+  suite, workdir = _tiny_suite(), str(tmp_path)
+  monkeypatch.setattr(checkpointing.Checkpointer, "reached_preemption",
+                      lambda self, step: step == 2)
+  with pytest.raises(train.StoppedBySignal, match="stopped at step 2") as e:
+    reproduce.run_suite(suite, workdir, [0], printer=lambda line: None)
+  assert e.value.signum == signal.SIGTERM
+  assert reproduce.read_results(workdir, "otgan", 0) is None
+  monkeypatch.undo()
+  reproduce.run_suite(suite, workdir, [0], printer=lambda line: None)
+  assert reproduce.read_results(workdir, "otgan", 0)["step"] == 4
+  # A train_fn that returns an unfinished state is not scored either.
+  with pytest.raises(RuntimeError, match="ended at step 1 of 4: not scored"):
+    reproduce.run_one(suite, str(tmp_path / "other"), "gan", 0,
+                      train_fn=lambda c, f: types.SimpleNamespace(step=1))
 
 
 def test_verdicts_need_the_ordering_beyond_the_spread():
