@@ -18,13 +18,18 @@ of the time, running it as fast (bench/RESULTS.md). The tests marked
 ran our programs within the machine's noise of each other.
 """
 
+import importlib.metadata
 import os
 import sys
 
-# An XLA:CPU flag of jaxlib 0.10 (pyproject pins jax < 0.11). Should a later
-# XLA drop it, every process aborts at start with "Unknown flag in
-# XLA_FLAGS": remove it here.
-COMPILE_QUICKLY_XLA_FLAGS = "--xla_cpu_use_fusion_emitters=false"
+# An XLA:CPU flag of jaxlib 0.10, which jaxlib 0.11 no longer knows (every
+# process would abort at start with "Unknown flag in XLA_FLAGS"): added only
+# for jaxlib 0.10 and older (there the suite takes about 5 minutes on 2
+# cores; under jaxlib 0.11.2 without it, 6, bench/RESULTS.md).
+_JAXLIB = tuple(int(p) for p in
+                importlib.metadata.version("jaxlib").split(".")[:2])
+COMPILE_QUICKLY_XLA_FLAGS = ("--xla_cpu_use_fusion_emitters=false"
+                             if _JAXLIB < (0, 11) else "")
 
 
 def child_env(**overrides: str) -> dict[str, str]:
@@ -41,7 +46,7 @@ def child_env(**overrides: str) -> dict[str, str]:
 def with_compile_quickly_flags(xla_flags: str) -> str:
   """`xla_flags` plus `COMPILE_QUICKLY_XLA_FLAGS`, unless it sets them."""
   name = COMPILE_QUICKLY_XLA_FLAGS.split("=")[0]
-  if name in xla_flags:
+  if not name or name in xla_flags:
     return xla_flags
   return f"{xla_flags} {COMPILE_QUICKLY_XLA_FLAGS}".strip()
 
