@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from otgan_jax import config_checks
 from otgan_jax import data as data_lib
 from otgan_jax import device_memory
 from otgan_jax import methods
@@ -243,16 +244,10 @@ def _check_loop_settings(config) -> None:
   """What every method's loop reads: a clear error now, not a crash (a
   division by zero, a checkpoint of empty arrays) after the first steps."""
   for key in _POSITIVE_KEYS:
-    node = config
-    for part in key.split("."):
-      node = node[part]
-    if int(node) < 1:
-      raise ValueError(f"config.{key} must be at least 1, got {node}.")
+    config_checks.at_least(config, key, 1)
   for name, optim in config.optim.items():
-    rate = optim.get("learning_rate") if hasattr(optim, "get") else None
-    if rate is not None and not 0 <= float(rate) < float("inf"):
-      raise ValueError(f"config.optim.{name}.learning_rate must be finite "
-                       f"and at least 0, got {rate}.")
+    if hasattr(optim, "get") and optim.get("learning_rate") is not None:
+      config_checks.finite_at_least_zero(config, f"optim.{name}.learning_rate")
   decay = float(config.optim.ema_decay)
   if not 0 <= decay <= 1:
     raise ValueError(f"config.optim.ema_decay must be in [0, 1], got "

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from otgan_jax import config_checks
 from otgan_jax import methods
 from otgan_jax.losses import gan as gan_losses
 from otgan_jax.methods import base
@@ -52,16 +53,11 @@ class Adversarial(base.Method):
 
   def check_config(self):
     super().check_config()
-    b = self.config.baseline
-    if b.n_critic < 1:
-      raise ValueError("config.baseline.n_critic must be at least 1, got "
-                       f"{b.n_critic}.")
+    config_checks.at_least(self.config, "baseline.n_critic", 1)
     # A negative penalty rewards steep critics; a negative clip bound
     # makes clipping's interval empty.
     for key in ("gp_weight", "clip_value"):
-      if not 0 <= float(b[key]) < float("inf"):
-        raise ValueError(f"config.baseline.{key} must be finite and at "
-                         f"least 0, got {b[key]}.")
+      config_checks.finite_at_least_zero(self.config, f"baseline.{key}")
 
   @property
   def batch_spec(self):

@@ -21,6 +21,7 @@ import ml_collections
 import numpy as np
 import optax
 
+from otgan_jax import config_checks
 from otgan_jax import methods
 from otgan_jax import models as models_lib
 from otgan_jax.losses import assignment as assign_lib
@@ -97,9 +98,7 @@ class Assignment(base.Method):
       raise ValueError(f"config.assignment.num_reals must be positive (got "
                        f"{a.num_reals}) and generator_steps at least 0 (got "
                        f"{a.generator_steps}; 0 is one pass).")
-    if not 0 < float(a.assigner_cost_scale) < float("inf"):
-      raise ValueError(f"config.assignment.assigner_cost_scale must be "
-                       f"positive and finite, got {a.assigner_cost_scale}.")
+    config_checks.positive_finite(c, "assignment.assigner_cost_scale")
     if a.count_schedule not in SCHEDULES:
       raise ValueError(f"config.assignment.count_schedule must be one of "
                        f"{SCHEDULES}, got {a.count_schedule!r}.")

@@ -28,6 +28,7 @@ import optax
 from ml_collections import config_dict
 
 from otgan_jax import chunking
+from otgan_jax import config_checks
 from otgan_jax import losses
 from otgan_jax import methods
 from otgan_jax import sharding as sharding_lib
@@ -229,9 +230,7 @@ class OTGAN(base.Method):
   def check_config(self):
     super().check_config()
     c = self.config
-    if c.otgan.n_gen < 1:
-      raise ValueError(f"config.otgan.n_gen must be at least 1, got "
-                       f"{c.otgan.n_gen}.")
+    config_checks.at_least(c, "otgan.n_gen", 1)
     solver = c.ot.get("solver", "auto")
     if solver not in losses.SOLVERS:
       raise ValueError(f"config.ot.solver must be one of {losses.SOLVERS}, "
@@ -239,12 +238,9 @@ class OTGAN(base.Method):
     if solver == "ours" and c.ot.threshold is not None:
       raise ValueError("config.ot.solver=ours runs a fixed iteration count: "
                        "unset config.ot.threshold or use solver=auto/ott.")
-    if not 0 < float(c.ot.epsilon) < float("inf"):
-      raise ValueError(f"config.ot.epsilon must be positive and finite, got "
-                       f"{c.ot.epsilon} (the paper's: 0.002, absolute).")
-    if c.ot.num_iterations < 1:
-      raise ValueError(f"config.ot.num_iterations must be at least 1, got "
-                       f"{c.ot.num_iterations}.")
+    config_checks.positive_finite(c, "ot.epsilon",
+                                  "the paper's: 0.002, absolute")
+    config_checks.at_least(c, "ot.num_iterations", 1)
     precision = c.ot.get("precision", "highest")
     if precision not in losses.PRECISIONS:
       raise ValueError(f"config.ot.precision must be one of "

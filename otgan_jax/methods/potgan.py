@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from otgan_jax import config_checks
 from otgan_jax import data as data_lib
 from otgan_jax import methods
 from otgan_jax.losses import potgan as potgan_losses
@@ -66,13 +67,9 @@ class POTGAN(adversarial.WGANGP):
                      ("forest_depth", 1), ("vae_batch_size", 1),
                      ("vae_examples", 1), ("vae_steps", 0),
                      ("forest_steps", 0)):
-      if int(c[key]) < low:
-        raise ValueError(f"config.potgan.{key} must be at least {low}, got "
-                         f"{c[key]}.")
+      config_checks.at_least(self.config, f"potgan.{key}", low)
     for key in ("weight", "vae_learning_rate", "forest_learning_rate"):
-      if not 0 <= float(c[key]) < float("inf"):
-        raise ValueError(f"config.potgan.{key} must be finite and at least "
-                         f"0, got {c[key]}.")
+      config_checks.finite_at_least_zero(self.config, f"potgan.{key}")
 
   def build_networks(self):
     c = self.config.potgan
